@@ -1,0 +1,30 @@
+# `make train` and `make test` set everything up in .venv/ (once), then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TRDG := trdg==1.8.0
+
+.PHONY: train test install clean-venv
+
+train: $(STAMP)
+	$(BIN)/python train.py $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+install: $(STAMP)
+
+# Re-run when the package's requirements change. trdg goes in with --no-deps: its
+# pinned arabic-reshaper release is yanked and rejected by pip >= 24.1, and its
+# renderer needs only what setup.cfg lists.
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install --no-deps $(TRDG)
+	$(BIN)/python -c "import ocr.data.render, trdg.data_generator"
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

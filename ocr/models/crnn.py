@@ -1,0 +1,89 @@
+"""The CRNN of Shi et al. (2015): 7 convolutions, then 2 bidirectional LSTMs.
+
+The seed's architecture and argument names (imgH, nChannels, nHidden, leakyRelu), with
+the class count fixed: ``nClasses`` includes the CTC blank. ``channels`` thins every
+convolution (the paper's widths by default) for a faster CPU variant.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PAPER_CHANNELS = (64, 128, 256, 256, 512, 512, 512)
+
+
+def output_frames(width: int | torch.Tensor) -> int | torch.Tensor:
+    """Frames (CTC time steps) the CNN produces for an input ``width`` pixels wide.
+
+    Two 2x2 poolings quarter the width, two (2, 1) poolings with padding 1 add a column
+    each and the last 2x2 convolution removes one: ``T = width // 4 + 1``.
+    """
+    return width // 4 + 1
+
+
+def min_width(frames: int) -> int:
+    """The narrowest input width giving at least ``frames`` CTC frames."""
+    return max(4 * (frames - 1), 8)
+
+
+class BidirectionalLSTM(nn.Module):
+    def __init__(self, nIn: int, nHidden: int, nOut: int):
+        super().__init__()
+        self.rnn = nn.LSTM(nIn, nHidden, bidirectional=True, batch_first=True)
+        self.embedding = nn.Linear(nHidden * 2, nOut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, nIn) -> (B, T, nOut)
+        recurrent, _ = self.rnn(x)
+        return self.embedding(recurrent)
+
+
+class CRNN(nn.Module):
+    def __init__(
+        self,
+        imgH: int,
+        nChannels: int,
+        nHidden: int,
+        nClasses: int,
+        leakyRelu: bool = False,
+        channels: tuple[int, ...] = PAPER_CHANNELS,
+    ):
+        super().__init__()
+        if imgH % 16 != 0 or imgH <= 0:
+            raise ValueError(f"imgH must be a positive multiple of 16, got imgH={imgH} (try 32)")
+        if len(channels) != 7:
+            raise ValueError(f"channels must list 7 widths, one per convolution, got {channels}")
+        kernels = (3, 3, 3, 3, 3, 3, 2)
+        paddings = (1, 1, 1, 1, 1, 1, 0)
+        batch_norm = (False, False, True, False, True, False, True)
+        # After these four poolings the height is imgH / 16; the last convolution
+        # (kernel 2, no padding) brings 32 px down to one row.
+        poolings = {
+            0: nn.MaxPool2d(2, 2),
+            1: nn.MaxPool2d(2, 2),
+            3: nn.MaxPool2d((2, 2), (2, 1), (0, 1)),
+            5: nn.MaxPool2d((2, 2), (2, 1), (0, 1)),
+        }
+        layers: list[nn.Module] = []
+        for i, nOut in enumerate(channels):
+            nIn = nChannels if i == 0 else channels[i - 1]
+            layers.append(nn.Conv2d(nIn, nOut, kernels[i], 1, paddings[i]))
+            if batch_norm[i]:
+                layers.append(nn.BatchNorm2d(nOut))
+            layers.append(nn.LeakyReLU(0.2, inplace=True) if leakyRelu else nn.ReLU(inplace=True))
+            if i in poolings:
+                layers.append(poolings[i])
+        self.cnn = nn.Sequential(*layers)
+        # For imgH > 32 the remaining rows are averaged into one.
+        self.squeeze_height = nn.AdaptiveAvgPool2d((1, None)) if imgH > 32 else nn.Identity()
+        self.rnn = nn.Sequential(
+            BidirectionalLSTM(channels[-1], nHidden, nHidden),
+            BidirectionalLSTM(nHidden, nHidden, nClasses),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, nChannels, imgH, W)`` to logits ``(B, T, nClasses)``."""
+        features = self.squeeze_height(self.cnn(images))
+        b, c, h, w = features.shape
+        if h != 1:
+            raise ValueError(f"the CNN left {h} rows for input height {images.shape[2]}; expected 1")
+        return self.rnn(features.squeeze(2).transpose(1, 2))

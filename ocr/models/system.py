@@ -1,0 +1,229 @@
+"""The LightningModule: the CRNN, the CTC loss, the optimiser and the metrics."""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from ocr.data.batching import normalize
+from ocr.metrics import TextMetrics
+from ocr.models.crnn import CRNN, PAPER_CHANNELS
+from ocr.text import CTCCodec
+from ocr.visualize import prediction_grid
+
+log = logging.getLogger(__name__)
+
+# Epoch-level values are logged already reduced across DDP ranks (torchmetrics sums the
+# states), so Lightning's advice to pass sync_dist=True does not apply.
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class OCRSystem(pl.LightningModule):
+    """A CRNN trained with CTC.
+
+    Labels travel in the batch as strings and are encoded here, on the model's device.
+    Images arrive as uint8 and are normalised here, a batch at a time.
+    """
+
+    def __init__(
+        self,
+        alphabet: str,
+        imgH: int = 32,
+        nChannels: int = 1,
+        nHidden: int = 256,
+        leakyRelu: bool = False,
+        channels: list[int] | tuple[int, ...] = PAPER_CHANNELS,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: bool = False,
+        warmup_steps: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        train_metrics_every: int = 1,
+        max_nonfinite_steps: int = 20,
+        grid_size: int = 20,
+    ):
+        super().__init__()
+        # Plain types only, so that checkpoints load with torch.load(weights_only=True).
+        self.save_hyperparameters({"alphabet": alphabet, "imgH": imgH, "nChannels": nChannels,
+                                   "nHidden": nHidden, "leakyRelu": leakyRelu, "channels": list(channels),
+                                   "lr": lr, "weight_decay": weight_decay, "schedule": schedule,
+                                   "warmup_steps": warmup_steps, "channels_last": channels_last,
+                                   "compile": compile, "train_metrics_every": train_metrics_every,
+                                   "max_nonfinite_steps": max_nonfinite_steps, "grid_size": grid_size})
+        self.codec = CTCCodec(alphabet)
+        self.model = CRNN(imgH, nChannels, nHidden, self.codec.num_classes, leakyRelu, tuple(channels))
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
+        self.test_metrics = torch.nn.ModuleList()
+        self.nonfinite_steps = 0
+        self._nonfinite_run = 0
+        self._last_labels: list[str] = []
+        self._grid: tuple | None = None
+        # The training run's data config (plain dict), saved with checkpoints so that
+        # evaluate.py can rebuild the test set the model was trained with.
+        self.data_config: dict | None = None
+
+    # ------------------------------------------------------------------ model
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 or normalised float images ``(B, C, imgH, W)`` to logits ``(B, T, classes)``."""
+        if images.dtype == torch.uint8:
+            images = normalize(images)
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.compile and stage == "fit":
+            # The CNN has static shapes per width; the LSTMs gain nothing from compiling.
+            self.model.cnn = torch.compile(self.model.cnn, dynamic=True)
+
+    def ctc_loss(self, logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
+        # The loss is computed in float32 on the model's device; the lengths stay on
+        # the host (see CTCCodec.encode).
+        targets, target_lengths = self.codec.encode(labels, logits.device)
+        log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, C)
+        frames = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+        return F.ctc_loss(log_probs, targets, frames, target_lengths, blank=0, reduction="mean", zero_infinity=True)
+
+    # --------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["images"])
+        loss = self.ctc_loss(logits, batch["labels"])
+        self._last_labels = batch["labels"]
+        batch_size = len(batch["labels"])
+        # Not reduced across DDP ranks (that would be a collective every step): each
+        # rank's own loss; validation and test losses are reduced exactly.
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        every = self.hparams.train_metrics_every
+        if every and batch_idx % every == 0:
+            with torch.no_grad():
+                texts, _ = self.codec.decode_greedy(logits.detach())
+            self.train_metrics.update(texts, batch["labels"])
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Skip the update when a gradient is not finite; stop after too many in a row.
+
+        Under DDP the gradients are already averaged here, so every rank decides alike.
+        """
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if torch.isfinite(norm):
+            self._nonfinite_run = 0
+            return
+        for p in self.parameters():
+            p.grad = None  # the optimiser skips parameters without gradients
+        self.nonfinite_steps += 1
+        self._nonfinite_run += 1
+        log.warning("step %d: non-finite loss or gradient, update skipped (%d so far)", self.global_step, self.nonfinite_steps)
+        if self._nonfinite_run >= self.hparams.max_nonfinite_steps:
+            lengths = [len(label) for label in self._last_labels]
+            raise NonFiniteLossError(
+                f"{self._nonfinite_run} steps in a row had a non-finite loss or gradient; the last "
+                f"batch had {len(lengths)} labels of lengths {min(lengths, default=0)}-{max(lengths, default=0)}: "
+                f"{self._last_labels[:8]}... Lower model.lr, check the labels, or use trainer.precision=32."
+            )
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/skipped_steps", float(self.nonfinite_steps), sync_dist=False)
+        self._log_metrics("train", self.train_metrics)
+
+    # ------------------------------------------------------------- evaluation
+    def _evaluate(self, batch: dict, metrics: TextMetrics, stage: str) -> tuple[list[str], torch.Tensor]:
+        logits = self(batch["images"])
+        texts, confidences = self.codec.decode_greedy(logits)
+        metrics.update(texts, batch["labels"], confidences, loss=self.ctc_loss(logits, batch["labels"]))
+        return texts, confidences
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        texts, _ = self._evaluate(batch, self.val_metrics, "val")
+        if batch_idx == 0 and self.global_rank == 0:
+            n = self.hparams.grid_size
+            self._grid = (batch["images"][:n].cpu(), batch["widths"][:n].tolist(), texts[:n], batch["labels"][:n])
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics, prog_bar=True)
+        if self._grid is not None and not self.trainer.sanity_checking:
+            self._log_grid(*self._grid)
+        self._grid = None
+
+    def on_test_start(self) -> None:
+        names = list(getattr(self.trainer.datamodule, "test_sets", {}) or ["test"])
+        self.test_names = names
+        self.test_metrics = torch.nn.ModuleList(TextMetrics().to(self.device) for _ in names)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, self.test_metrics[dataloader_idx], self._test_prefix(dataloader_idx))
+
+    def _test_prefix(self, dataloader_idx: int) -> str:
+        return "test" if len(self.test_names) == 1 else f"test/{self.test_names[dataloader_idx]}"
+
+    def on_test_epoch_end(self) -> None:
+        """Log each test set's metrics and keep them, with a pooled total row when there
+        are several, in ``test_results`` (set name -> metric -> value)."""
+        self.test_results = {}
+        if len(self.test_metrics) > 1:
+            total = TextMetrics().to(self.device)
+            for metrics in self.test_metrics:
+                total.merge_state(metrics)
+            self.test_results["total"] = {k: float(v) for k, v in total.compute().items()}
+        for i, metrics in enumerate(self.test_metrics):
+            values = self._log_metrics(self._test_prefix(i), metrics)
+            self.test_results[self.test_names[i]] = values
+        if "total" in self.test_results:
+            self.test_results["total"] = self.test_results.pop("total")  # last row
+
+    def _log_metrics(self, prefix: str, metrics: TextMetrics, prog_bar: bool = False) -> dict[str, float]:
+        if metrics.update_count == 0:
+            return {}
+        values = {name: float(value) for name, value in metrics.compute().items()}
+        for name, value in values.items():
+            shown = prog_bar and name in ("char_accuracy", "word_accuracy")
+            self.log(f"{prefix}/{name}", value, prog_bar=shown, sync_dist=False)
+        metrics.reset()
+        return values
+
+    def _log_grid(self, images: torch.Tensor, widths: list[int], texts: list[str], labels: list[str]) -> None:
+        grid = prediction_grid([im[0, :, :w].numpy() for im, w in zip(images, widths)], texts, labels)
+        for logger in self.loggers:
+            if hasattr(logger.experiment, "add_image"):
+                logger.experiment.add_image("val/predictions", torch.from_numpy(grid).permute(2, 0, 1), self.global_step)
+
+    # ------------------------------------------------------------ checkpoint
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Plain containers, so that torch.load(weights_only=True) can read them back.
+        checkpoint["hyper_parameters"] = dict(checkpoint.get("hyper_parameters", {}))
+        if self.data_config is not None:
+            checkpoint["data_config"] = self.data_config
+
+    # -------------------------------------------------------------- optimiser
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if not self.hparams.schedule and not self.hparams.warmup_steps:
+            return optimizer
+        total = max(1, self.trainer.estimated_stepping_batches)
+        warmup = min(self.hparams.warmup_steps, total - 1)
+
+        def factor(step: int) -> float:
+            # Linear warm-up, then cosine annealing to zero over the rest of the run
+            # when ``schedule`` is on (the seed's CosineAnnealingLR), else constant.
+            if step < warmup:
+                return (step + 1) / warmup
+            if not self.hparams.schedule:
+                return 1.0
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,89 @@
+"""The alphabet and the CTC codec: strings to class indices and back.
+
+Class 0 is the CTC blank; character ``alphabet[i]`` is class ``i + 1``, so a model
+for an alphabet of N characters has N + 1 output classes (the seed counted N).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+BLANK = 0
+
+
+def check_alphabet(alphabet: str) -> str:
+    """Return ``alphabet`` if it is usable for CTC, else raise a ValueError saying why."""
+    if not isinstance(alphabet, str) or not alphabet:
+        raise ValueError(f"alphabet must be a non-empty string, got {alphabet!r}")
+    dupes = sorted(c for c, n in Counter(alphabet).items() if n > 1)
+    if dupes:
+        raise ValueError(
+            f"alphabet has duplicate characters {''.join(dupes)!r}: each character must "
+            "appear once (remove the repeats from model.alphabet)"
+        )
+    return alphabet
+
+
+def min_frames(text: str) -> int:
+    """Frames CTC needs to emit ``text``: one per character plus a blank between repeats."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
+
+
+class CTCCodec:
+    """Encodes labels for ``torch.nn.functional.ctc_loss`` and decodes model output."""
+
+    def __init__(self, alphabet: str):
+        self.alphabet = check_alphabet(alphabet)
+        self._index = {c: i + 1 for i, c in enumerate(alphabet)}
+        self._chars = np.array([""] + list(alphabet), dtype=object)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.alphabet) + 1
+
+    def unknown_chars(self, text: str) -> str:
+        """The characters of ``text`` that the alphabet lacks, in order of first appearance."""
+        return "".join(dict.fromkeys(c for c in text if c not in self._index))
+
+    def encode(
+        self, labels: Sequence[str], device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenated class indices (on ``device``) and label lengths (on the CPU).
+
+        The lengths stay on the host: CUDA's CTC loss copies device lengths back to the
+        host, a synchronisation every step that host lengths avoid.
+        """
+        indices: list[int] = []
+        for label in labels:
+            try:
+                indices.extend(self._index[c] for c in label)
+            except KeyError:
+                raise ValueError(
+                    f"label {label!r} has characters {self.unknown_chars(label)!r} outside the "
+                    f"alphabet {self.alphabet!r}"
+                ) from None
+        lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
+        targets = torch.tensor(indices, dtype=torch.long)
+        if device is not None:
+            targets = targets.to(device, non_blocking=True)
+        return targets, lengths
+
+    def decode_indices(self, indices: np.ndarray) -> list[str]:
+        """Greedy CTC collapse of per-frame class indices ``(B, T)``: merge repeats, drop blanks."""
+        indices = np.asarray(indices)
+        keep = indices != BLANK
+        keep[:, 1:] &= indices[:, 1:] != indices[:, :-1]
+        return ["".join(self._chars[row[mask]]) for row, mask in zip(indices, keep)]
+
+    def decode_greedy(self, logits: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Best-path texts and confidences from logits (or log-probabilities) ``(B, T, C)``.
+
+        The confidence is the geometric mean over frames of the best class's probability,
+        a number in [0, 1] that does not shrink with the length of the word.
+        """
+        best, indices = logits.float().log_softmax(-1).max(dim=-1)
+        confidences = best.mean(dim=-1).exp()
+        return self.decode_indices(indices.cpu().numpy()), confidences.cpu()

@@ -1,0 +1,101 @@
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+
+from ocr.data.datamodule import SynthDataModule
+from ocr.hydra_utils import build_trainer, instantiate_group, trainer_kwargs
+from ocr.models.system import OCRSystem
+
+from .conftest import ROOT
+
+GROUP_OPTIONS = {
+    group: sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+    for group in ("model", "callbacks", "logger", "trainer", "experiment", "debug")
+}
+
+
+@pytest.mark.parametrize("model", GROUP_OPTIONS["model"])
+def test_every_model_config_instantiates(train_cfg, model):
+    system = instantiate(train_cfg(f"model={model}").model)
+    assert isinstance(system, OCRSystem)
+    assert system.codec.num_classes == len(system.codec.alphabet) + 1
+
+
+def test_data_config_instantiates_with_the_models_alphabet(train_cfg):
+    cfg = train_cfg()
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, SynthDataModule)
+    assert datamodule.alphabet == cfg.model.alphabet and datamodule.imgH == cfg.model.imgH
+
+
+@pytest.mark.parametrize("callbacks", GROUP_OPTIONS["callbacks"])
+def test_every_callbacks_config_instantiates(train_cfg, callbacks):
+    objects = instantiate_group(train_cfg(f"callbacks={callbacks}").callbacks)
+    assert all(isinstance(c, pl.Callback) for c in objects)
+    assert len(objects) == (3 if callbacks == "default" else {"none": 0}.get(callbacks, 1))
+
+
+@pytest.mark.parametrize("logger", GROUP_OPTIONS["logger"])
+def test_every_logger_config_instantiates_inside_the_run_directory(train_cfg, tmp_path, logger):
+    loggers = instantiate_group(train_cfg(f"logger={logger}").logger)
+    assert loggers and all(Path(lg.log_dir).is_relative_to(tmp_path) for lg in loggers)
+
+
+@pytest.mark.parametrize("trainer", [t for t in GROUP_OPTIONS["trainer"] if t != "ddp"])
+def test_cpu_trainer_configs_build_a_trainer(train_cfg, trainer):
+    built = build_trainer(train_cfg(f"trainer={trainer}", "trainer.gpus=0").trainer, [], [])
+    assert isinstance(built.accelerator, pl.accelerators.CPUAccelerator)
+
+
+def test_ddp_preset_asks_for_two_gpus():
+    cfg = {"gpus": 2, "strategy": "ddp", "accelerator": None, "devices": None, "precision": "32-true"}
+    assert trainer_kwargs(cfg, cuda_devices=2)["devices"] == 2
+
+
+@pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
+def test_every_experiment_composes(train_cfg, experiment):
+    cfg = train_cfg(f"experiment={experiment}")
+    assert cfg.trainer.max_epochs >= 1
+
+
+def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):
+    from .conftest import compose_config
+
+    cfg = compose_config("train", ["experiment=seed"], tmp_path, cache_dir)
+    assert (cfg.data.count, cfg.data.batch_size, cfg.trainer.max_epochs) == (20000, 32, 4)
+    assert (cfg.model.nHidden, cfg.model.lr, cfg.trainer.gradient_clip_val) == (256, 1e-3, 0.05)
+    assert list(cfg.data.fonts) == ["Roboto-Regular.ttf"]
+
+
+@pytest.mark.parametrize(
+    "gpus, cuda, expected",
+    [
+        (None, 0, {"accelerator": "cpu", "devices": 1}),
+        (None, 4, {"accelerator": "gpu", "devices": 1}),
+        (0, 4, {"accelerator": "cpu", "devices": 1}),
+        (1, 1, {"accelerator": "gpu", "devices": 1, "strategy": "auto"}),
+        (2, 2, {"accelerator": "gpu", "devices": 2, "strategy": "ddp"}),
+    ],
+)
+def test_gpus_maps_onto_lightning_2(gpus, cuda, expected):
+    kwargs = trainer_kwargs({"gpus": gpus, "accelerator": None, "devices": None, "strategy": "auto",
+                             "precision": "32-true"}, cuda_devices=cuda)
+    assert {k: kwargs[k] for k in expected} == expected
+
+
+def test_asking_for_missing_gpus_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"trainer.gpus=2 but this machine has 0"):
+        trainer_kwargs({"gpus": 2}, cuda_devices=0)
+    with pytest.raises(ValueError, match="either trainer.gpus or"):
+        trainer_kwargs({"gpus": 1, "devices": 2}, cuda_devices=2)
+    with pytest.raises(ValueError, match="whole number"):
+        trainer_kwargs({"gpus": -1}, cuda_devices=0)
+
+
+def test_unknown_config_key_is_refused_by_name(train_cfg):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="nHiden"):
+        train_cfg("model.nHiden=3")

@@ -1,0 +1,156 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ocr.data import render as render_module
+from ocr.data import store
+from ocr.data.batching import WidthBatchSampler, collate, normalize
+from ocr.data.datamodule import SynthDataModule
+from ocr.data.fonts import faithful_fonts, font_problems, resolve_fonts, trdg_fonts_dir
+from ocr.data.render import RenderJob, Style, render_store
+from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
+from ocr.models.crnn import output_frames
+from ocr.text import min_frames
+
+from .conftest import SEED_ALPHABET
+
+ROBOTO = str(trdg_fonts_dir() / "Roboto-Regular.ttf")
+
+
+def job(words, seed=7, **style):
+    return RenderJob(tuple(words), (ROBOTO,), Style(**style), seed=seed, imgH=32, max_width=400)
+
+
+def test_rendering_is_deterministic_and_independent_of_process_count(tmp_path):
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+    one = store.ImageStore(render_store(job(words), tmp_path / "one", workers=1, shard_size=2))
+    two = store.ImageStore(render_store(job(words), tmp_path / "two", workers=2, shard_size=2))
+    other_seed = store.ImageStore(render_store(job(words, seed=8), tmp_path / "three", workers=1))
+    assert one.labels == two.labels == words
+    for i in range(len(words)):
+        assert one.image(i).shape[0] == 32
+        assert np.array_equal(one.image(i), two.image(i))
+    assert any(not np.array_equal(one.image(i), other_seed.image(i)) for i in range(len(words)))
+
+
+def test_complete_store_is_reused_and_partial_store_is_resumed(tmp_path, monkeypatch):
+    words = [f"w{i}" for i in range(6)]
+    folder = tmp_path / "store"
+    render_store(job(words), folder, workers=1, shard_size=2)
+    first = store.ImageStore(folder).image(3)
+    # A second run renders nothing.
+    monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered again"))
+    render_store(job(words), folder, workers=1, shard_size=2)
+    monkeypatch.undo()
+    # Lose the manifest and one shard: only that shard is rendered again.
+    (folder / store.MANIFEST).unlink()
+    (folder / "shard-00001.json").unlink()
+    with pytest.raises(FileNotFoundError, match="not a complete image store"):
+        store.ImageStore(folder)
+    calls = []
+    original = render_module.render_word
+    monkeypatch.setattr(render_module, "render_word", lambda j, i: calls.append(i) or original(j, i))
+    render_store(job(words), folder, workers=1, shard_size=2)
+    assert sorted(calls) == [2, 3]
+    assert np.array_equal(store.ImageStore(folder).image(3), first)
+
+
+def test_images_are_wide_enough_for_their_labels(tmp_path):
+    words = ["ll", "iiii", "lllllll"]  # narrow glyphs; repeats need blanks between them
+    rendered = store.ImageStore(render_store(job(words), tmp_path / "s", workers=1))
+    for i, word in enumerate(rendered.labels):
+        assert output_frames(rendered.widths[i]) >= min_frames(word)
+
+
+def test_vocabulary_keeps_only_spellable_words_and_never_alters_them(tmp_path):
+    words_file = tmp_path / "words.txt"
+    words_file.write_text("cat\nCAT\ncafé\ndog\n\n  dog \nsnake-like\n", encoding="utf-8")
+    assert load_vocabulary(words_file, "abcdefghijklmnopqrstuvwxyz") == ["cat", "dog"]
+    assert load_vocabulary(words_file, "abcdefghijklmnopqrstuvwxyz-CAT") == ["CAT", "cat", "dog", "snake-like"]
+    with pytest.raises(ValueError, match="no word"):
+        load_vocabulary(words_file, "xyz")
+    with pytest.raises(FileNotFoundError, match="words_file"):
+        load_vocabulary(tmp_path / "missing.txt", "abc")
+
+
+def test_train_and_test_words_are_disjoint():
+    words = [f"word{i}" for i in range(100)]
+    train, test = split_vocabulary(words, 20, seed=1)
+    assert len(test) == 20 and len(train) == 80
+    assert not set(train) & set(test)
+    assert set(train) | set(test) == set(words)
+
+
+def test_drawn_words_are_distinct_until_the_vocabulary_runs_out():
+    words = [f"w{i}" for i in range(10)]
+    assert len(set(draw_words(words, 10, seed=0))) == 10
+    drawn = draw_words(words, 25, seed=0)
+    counts = {w: drawn.count(w) for w in words}
+    assert len(drawn) == 25 and set(counts.values()) == {2, 3}
+
+
+def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
+    assert font_problems(trdg_fonts_dir() / "BEBAS___.ttf", SEED_ALPHABET) == ["draws lower case as capitals"]
+    assert "has no glyph for '#+%'" in font_problems(trdg_fonts_dir() / "SEASRN__.ttf", SEED_ALPHABET)
+    fonts = faithful_fonts(SEED_ALPHABET)
+    assert ROBOTO in fonts and len(fonts) > 80
+    assert not any("BEBAS" in f or "Capture_it" in f for f in fonts)
+    with pytest.raises(ValueError, match="draws lower case as capitals"):
+        resolve_fonts(["BEBAS___.ttf"], SEED_ALPHABET)
+    with pytest.raises(FileNotFoundError, match="nope.ttf"):
+        resolve_fonts(["nope.ttf"], SEED_ALPHABET)
+
+
+def test_collate_pads_right_with_each_images_background():
+    dark = np.full((32, 20), 10, np.uint8)
+    light = np.full((32, 45), 200, np.uint8)
+    batch = collate([(0, dark, "a"), None, (1, light, "bb")])
+    assert batch["images"].shape == (2, 1, 32, 48)  # widest 45, rounded up to a multiple of 8
+    assert batch["images"].dtype == torch.uint8
+    assert (batch["images"][0, 0, :, 20:] == 10).all()
+    assert (batch["images"][1, 0, :, 45:] == 200).all()
+    assert batch["widths"].tolist() == [20, 45] and batch["labels"] == ["a", "bb"]
+    assert batch["skipped"] == 1
+    x = normalize(batch["images"])
+    assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
+
+
+def test_eval_sampler_covers_every_index_once_across_ranks():
+    widths = np.random.default_rng(0).integers(20, 300, size=103)
+    seen, counts = [], set()
+    for rank in range(3):
+        sampler = WidthBatchSampler(widths, 10, shuffle=False, rank=rank, world_size=3)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) and all(len(b) <= 10 for b in batches)
+        counts.add(len(batches))
+        seen += [i for b in batches for i in b]
+    assert sorted(seen) == list(range(103))
+    assert counts == {4}  # every rank runs the same number of steps
+
+
+def test_train_sampler_groups_similar_widths_and_gives_ranks_equal_batches():
+    widths = np.random.default_rng(0).integers(20, 300, size=1000)
+    samplers = [WidthBatchSampler(widths, 16, shuffle=True, seed=3, drop_last=True, rank=r, world_size=2) for r in (0, 1)]
+    batches = [list(s) for s in samplers]
+    assert len(batches[0]) == len(batches[1]) == len(samplers[0])
+    spread = np.mean([np.ptp(widths[b]) for b in batches[0]])
+    assert spread < 0.2 * np.ptp(widths)  # random batches would span most of the range
+    assert not set(i for b in batches[0] for i in b) & set(i for b in batches[1] for i in b)
+    samplers[0].set_epoch(1)
+    assert list(samplers[0]) != batches[0]
+
+
+def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
+    dm = SynthDataModule(alphabet=SEED_ALPHABET, cache_dir=str(cache_dir), count=100, test_count=20,
+                         fonts=["Roboto-Regular.ttf"], render_workers=1, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert (len(dm.train_set), len(dm.val_set)) == (80, 20)
+    assert not set(dm.train_set.indices) & set(dm.val_set.indices)
+    test_words = set(dm.test_sets["synth_test"].labels)
+    assert len(dm.test_sets["synth_test"]) == 20
+    assert not test_words & (set(dm.train_set.labels) | set(dm.val_set.labels))
+    manifest = json.loads((dm.folder("train") / store.MANIFEST).read_text())
+    assert manifest["count"] == 100

@@ -1,0 +1,143 @@
+"""Training end to end on the CPU: through train(cfg) and through the real entry points."""
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocr.checkpoint import load_checkpoint, model_from_checkpoint
+from ocr.inference import predict_batch
+from ocr.metrics import TextMetrics
+from ocr.training import train
+
+from .conftest import run_entry_point
+
+
+def read_csv_log(run_dir: Path) -> list[dict]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def accuracy_on(model, datamodule, dataset) -> float:
+    metrics = TextMetrics()
+    model.eval()
+    for batch in datamodule.loader(dataset, train=False):
+        texts, _ = predict_batch(model, batch["images"], torch.device("cpu"), "32")
+        metrics.update(texts, batch["labels"])
+    return float(metrics.compute()["char_accuracy"])
+
+
+def test_fast_dev_run(train_cfg):
+    metrics, objects = train(train_cfg("debug=fdr"))
+    assert objects["trainer"].global_step == 1
+    assert 0 <= metrics["test/char_accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_training_lowers_the_loss_and_learns_the_images(train_cfg, tmp_path):
+    numbers = tmp_path / "numbers.txt"
+    rng = random.Random(0)
+    numbers.write_text("\n".join(str(rng.randint(0, 99999)) for _ in range(600)))
+    cfg = train_cfg(
+        "model.alphabet='0123456789'", f"data.words_file={numbers}", "data.count=256", "data.test_count=32",
+        "trainer.max_epochs=30", "trainer.precision=32", "model.nHidden=48", "model.channels=[16,32,32,32,64,64,64]",
+        "logger=csv", "test=false",
+    )
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    before = accuracy_on(instantiate(cfg.model), datamodule, datamodule.train_set)
+
+    metrics, objects = train(cfg)
+    after = accuracy_on(objects["model"], objects["datamodule"], objects["datamodule"].train_set)
+    losses = [float(r["train/loss_epoch"]) for r in read_csv_log(tmp_path) if r.get("train/loss_epoch")]
+    assert len(losses) == 30
+    assert losses[-1] < 0.3 * losses[0]
+    assert before < 0.2 and after > 0.8, (before, after)
+    assert metrics["val/char_accuracy"] > 0.8
+
+
+def test_run_directory_holds_config_checkpoints_logs_and_test_metrics(train_cfg, tmp_path):
+    train(train_cfg("trainer.max_epochs=2"))
+    assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (tmp_path / "checkpoints").iterdir()}
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    log = read_csv_log(tmp_path)
+    assert {"train/loss_step", "val/char_accuracy", "val/word_accuracy", "val/loss", "train/char_accuracy"} <= set(log[0])
+    result = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert result["checkpoint"].endswith("best.ckpt")
+    assert result["sets"]["synth_test"]["n"] == 40
+    # Checkpoints load without unpickling code, with plain hyperparameters.
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
+    assert type(checkpoint["hyper_parameters"]) is dict
+    assert checkpoint["data_config"]["_target_"].endswith("SynthDataModule")
+
+
+def test_resume_from_last_checkpoint_continues_the_run(train_cfg, tmp_path):
+    _, first = train(train_cfg("trainer.max_epochs=1", "test=false"))
+    steps = first["trainer"].global_step
+    optimizer_state = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["optimizer_states"][0]["state"]
+    assert optimizer_state  # Adam moments are saved
+    _, second = train(train_cfg("trainer.max_epochs=2", "ckpt_path=last", "test=false"))
+    assert second["trainer"].current_epoch == 2
+    assert second["trainer"].global_step == 2 * steps
+    epochs = [int(r["epoch"]) for r in read_csv_log(tmp_path) if r.get("train/loss_epoch")]
+    assert epochs[-1] == 1
+
+
+def test_missing_resume_checkpoint_is_a_clear_error(train_cfg, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.ckpt"):
+        train(train_cfg(f"ckpt_path={tmp_path / 'nowhere.ckpt'}"))
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_through_the_entry_points(tmp_path, cache_dir):
+    run = tmp_path / "train"
+    common = ["debug=tiny", f"paths.cache_dir={cache_dir}"]
+    out = run_entry_point("train.py", *common, "trainer.max_epochs=2", f"hydra.run.dir={run}")
+    assert "synth_test" in out.stdout and "char acc" in out.stdout
+    trained = json.loads((run / "test_metrics.json").read_text())["sets"]["synth_test"]
+
+    evaluation = tmp_path / "evaluate"
+    run_entry_point("evaluate.py", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"paths.cache_dir={cache_dir}",
+                    f"hydra.run.dir={evaluation}")
+    evaluated = json.loads((evaluation / "metrics.json").read_text())
+    for key in ("n", "char_accuracy", "word_accuracy", "cer"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
+    assert (evaluation / "grid.png").stat().st_size > 0
+    lines = (evaluation / "predictions.tsv").read_text().splitlines()
+    assert lines[0].split("\t")[:4] == ["set", "file", "truth", "prediction"] and len(lines) == 41
+
+
+def test_evaluate_refuses_a_missing_or_corrupt_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        model_from_checkpoint(tmp_path / "missing.ckpt")
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="broken.ckpt cannot be read"):
+        model_from_checkpoint(broken)
+
+
+@pytest.mark.slow
+def test_multirun_gives_each_job_its_own_directory(tmp_path, cache_dir):
+    sweep = tmp_path / "sweep"
+    run_entry_point("train.py", "-m", "debug=tiny", f"paths.cache_dir={cache_dir}", "model.nHidden=16,24",
+                    "test=false", f"hydra.sweep.dir={sweep}")
+    for job, hidden in (("0", 16), ("1", 24)):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert list((sweep / job / "tensorboard").glob("events.out.tfevents.*"))
+        assert load_checkpoint(sweep / job / "checkpoints" / "last.ckpt")["hyper_parameters"]["nHidden"] == hidden
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_counts_every_test_image_once(tmp_path, cache_dir):
+    run = tmp_path / "ddp"
+    run_entry_point("train.py", "debug=tiny", f"paths.cache_dir={cache_dir}", "trainer.gpus=null",
+                    "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
+                    f"hydra.run.dir={run}", timeout=900)
+    result = json.loads((run / "test_metrics.json").read_text())
+    assert result["sets"]["synth_test"]["n"] == 40  # 20 per process, summed exactly
+    assert (run / "checkpoints" / "best.ckpt").is_file()
