@@ -1,0 +1,120 @@
+"""Batches: similar widths together, padded on the right with each image's background.
+
+Images travel as uint8 (a quarter of the bytes of float32); the LightningModule turns
+them into floats in [-1, 1] on its device, a whole batch at a time.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+# Widths are padded up to a multiple of this (friendlier kernel shapes, fewer shapes).
+WIDTH_MULTIPLE = 8
+
+Item = tuple[int, np.ndarray, str]  # (index in its dataset, uint8 image imgH x w, label)
+
+
+def background(image: np.ndarray) -> int:
+    """The colour to pad with: the median of the image's last column."""
+    return int(np.median(image[:, -1]))
+
+
+def collate(items: Sequence[Item | None]) -> dict:
+    """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``.
+
+    Items that a dataset could not read arrive as None; they are dropped and counted
+    in ``skipped``.
+    """
+    kept = [item for item in items if item is not None]
+    if not kept:
+        return {"images": torch.zeros(0, 1, 1, WIDTH_MULTIPLE, dtype=torch.uint8), "widths": torch.zeros(0, dtype=torch.long),
+                "labels": [], "index": torch.zeros(0, dtype=torch.long), "skipped": len(items)}
+    heights = {image.shape[0] for _, image, _ in kept}
+    if len(heights) != 1:
+        raise ValueError(f"a batch mixes image heights {sorted(heights)}; resize to imgH first")
+    height = heights.pop()
+    widths = [image.shape[1] for _, image, _ in kept]
+    width = math.ceil(max(widths) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+    batch = np.empty((len(kept), 1, height, width), dtype=np.uint8)
+    for row, (_, image, _) in enumerate(kept):
+        batch[row, 0, :, : image.shape[1]] = image
+        batch[row, 0, :, image.shape[1] :] = background(image)
+    return {
+        "images": torch.from_numpy(batch),
+        "widths": torch.tensor(widths, dtype=torch.long),
+        "labels": [label for _, _, label in kept],
+        "index": torch.tensor([index for index, _, _ in kept], dtype=torch.long),
+        "skipped": len(items) - len(kept),
+    }
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to floats in [-1, 1] (the seed's ToTensor + Normalize(0.5, 0.5))."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class WidthBatchSampler(Sampler[list[int]]):
+    """Batches of indices whose images have similar widths, sharded over DDP ranks.
+
+    Training (``shuffle=True``): each epoch shuffles, sorts windows of ``pool`` batches
+    by width, cuts them into batches and shuffles the batches; every rank gets the same
+    number of batches. Evaluation: batches in width order, each index on exactly one rank
+    (summed metrics count every sample once), the same number of batches on every rank.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int] | np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        pool: int = 64,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.widths = np.asarray(widths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size, self.pool = drop_last, rank, world_size, pool
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[np.ndarray]:
+        n = len(self.widths)
+        if not self.shuffle:
+            # Every rank takes every world_size-th image in width order and cuts its share
+            # into the same number of batches: each image is seen once, and the ranks run
+            # the same number of steps (DDP's forward is a collective).
+            share = np.argsort(self.widths, kind="stable")[self.rank :: self.world_size]
+            return np.array_split(share, self._eval_batches()) if n else []
+        rng = np.random.default_rng((self.seed, self.epoch))
+        order = rng.permutation(n)
+        window = self.batch_size * self.pool
+        chunks = np.split(order, range(window, n, window)) if n else []
+        order = np.concatenate([c[np.argsort(self.widths[c], kind="stable")] for c in chunks]) if n else order
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
+
+    def _eval_batches(self) -> int:
+        return math.ceil(math.ceil(len(self.widths) / self.world_size) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return (batch.tolist() for batch in self._batches())
+
+    def __len__(self) -> int:
+        if not self.shuffle:
+            return self._eval_batches()
+        n = len(self.widths)
+        total = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return total // self.world_size

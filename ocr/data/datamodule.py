@@ -1,0 +1,147 @@
+"""LightningDataModules: where the word images come from, and how they are batched."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ocr.data.batching import WidthBatchSampler, collate
+from ocr.data.datasets import StoreDataset
+from ocr.data.fonts import resolve_fonts
+from ocr.data.render import RenderJob, Style, render_store
+from ocr.data.store import ImageStore
+from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
+from ocr.text import check_alphabet
+
+log = logging.getLogger(__name__)
+
+
+class OCRDataModule(pl.LightningDataModule):
+    """Batching shared by every data source. Subclasses set ``train_set``, ``val_set`` and
+    ``test_sets`` (name -> dataset) in ``setup``."""
+
+    def __init__(
+        self,
+        alphabet: str,
+        imgH: int = 32,
+        max_width: int = 800,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = True,
+        seed: int = 1234,
+        val_fraction: float = 0.2,
+    ):
+        super().__init__()
+        self.alphabet = check_alphabet(alphabet)
+        self.imgH, self.max_width = imgH, max_width
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.seed, self.val_fraction = seed, val_fraction
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_sets: dict[str, Dataset] = {}
+
+    def split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of a random (seeded) train/validation split, ``val_fraction`` validation."""
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val = int(round(n * self.val_fraction))
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        trainer = self.trainer
+        sampler = WidthBatchSampler(
+            dataset.widths,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            seed=self.seed,
+            drop_last=train and len(dataset) > self.batch_size,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0 and train,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self.loader(d, train=False) for d in self.test_sets.values()]
+
+
+class SynthDataModule(OCRDataModule):
+    """Words rendered with trdg, as in the seed: ``count`` images of training words split
+    ``val_fraction`` for validation, and ``test_count`` images of held-out words.
+
+    Rendered sets are cached under ``cache_dir`` by a key of everything that determines
+    their pixels; a second run with the same settings renders nothing.
+    """
+
+    def __init__(
+        self,
+        alphabet: str,
+        cache_dir: str,
+        count: int = 20000,
+        test_count: int = 1000,
+        words_file: str | None = None,
+        max_word_length: int = 24,
+        fonts: list[str] | None = None,
+        style: dict | None = None,
+        render_workers: int = 0,
+        **kwargs,
+    ):
+        super().__init__(alphabet=alphabet, **kwargs)
+        if count < 2 or test_count < 1:
+            raise ValueError(f"data.count must be >= 2 and data.test_count >= 1, got {count} and {test_count}")
+        self.cache_dir = Path(cache_dir)
+        self.count, self.test_count = count, test_count
+        self.words_file, self.max_word_length = words_file, max_word_length
+        self.fonts = fonts
+        self.style = Style(**(style or {}))
+        self.render_workers = render_workers
+        self._jobs: dict[str, RenderJob] | None = None
+
+    def jobs(self) -> dict[str, RenderJob]:
+        """The two rendered sets, ``train`` (split later into train/val) and ``test``."""
+        if self._jobs is None:
+            vocabulary = load_vocabulary(self.words_file, self.alphabet, self.max_word_length)
+            train_words, test_words = split_vocabulary(vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed)
+            fonts = resolve_fonts(self.fonts, self.alphabet)
+            common = dict(fonts=fonts, style=self.style, imgH=self.imgH, max_width=self.max_width)
+            self._jobs = {
+                "train": RenderJob(tuple(draw_words(train_words, self.count, self.seed)), seed=self.seed, **common),
+                "test": RenderJob(tuple(draw_words(test_words, self.test_count, self.seed + 1)), seed=self.seed + 1, **common),
+            }
+        return self._jobs
+
+    def folder(self, split: str) -> Path:
+        return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"
+
+    def prepare_data(self) -> None:
+        for split, job in self.jobs().items():
+            render_store(job, self.folder(split), workers=self.render_workers, desc=f"render {split}")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_store = ImageStore(self.folder("train"))
+        train_idx, val_idx = self.split(len(train_store))
+        self.train_set = StoreDataset(train_store, train_idx, name="synth_train")
+        self.val_set = StoreDataset(train_store, val_idx, name="synth_val")
+        self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
+        log.info("data: %d train, %d validation, %d test images (%s)", len(train_idx), len(val_idx),
+                 len(self.test_sets["synth_test"]), self.cache_dir)

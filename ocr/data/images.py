@@ -1,0 +1,87 @@
+"""Reading any image a user has into what the model eats: uint8 grayscale, ``imgH`` high.
+
+Every path into the model (rendered words, labelled folders, LMDB, ``predict.py``, the
+``Recognizer``) goes through ``to_model_input`` so that training and inference see the
+same pixels.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Larger images are refused before they are decoded (a decompression bomb would take
+# gigabytes). A word image is a few thousand pixels; a full photo is ~12-50 million.
+MAX_PIXELS = 64_000_000
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message names the file and the reason."""
+
+
+def open_image(source: str | Path | bytes | Image.Image | np.ndarray, name: str | None = None) -> Image.Image:
+    """Open a path, encoded bytes, a PIL image or an array, with EXIF orientation applied."""
+    name = name or (str(source) if isinstance(source, (str, Path)) else type(source).__name__)
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        if source.ndim not in (2, 3):
+            raise ImageError(f"{name}: an image array must be HxW or HxWxC, got shape {source.shape}")
+        return Image.fromarray(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(
+                    f"{name}: {image.width}x{image.height} pixels is over the limit of {MAX_PIXELS} "
+                    "(crop the word out of the page first)"
+                )
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{name}: not a readable image ({type(err).__name__}: {err})") from None
+
+
+def to_gray(image: Image.Image) -> np.ndarray:
+    """uint8 grayscale pixels of an image in any mode (alpha is laid on white)."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        if image.mode != "F" and pixels.max(initial=0) > 255:
+            pixels = pixels / 257.0  # 16-bit range to 8-bit
+        return np.clip(pixels, 0, 255).astype(np.uint8)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:
+    """Resize to ``imgH`` rows keeping the aspect ratio; wider than ``max_width`` is squeezed."""
+    h, w = gray.shape
+    if h == 0 or w == 0:
+        raise ImageError(f"empty image ({w}x{h})")
+    width = min(max(1, round(w * imgH / h)), max_width)
+    if (h, w) == (imgH, width):
+        return np.ascontiguousarray(gray)
+    resized = Image.fromarray(gray).resize((width, imgH), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def read_image(source, imgH: int, max_width: int, name: str | None = None) -> np.ndarray:
+    """Open, convert and resize in one call; raises ImageError naming the file."""
+    try:
+        return to_model_input(to_gray(open_image(source, name)), imgH, max_width)
+    except ImageError as err:
+        if name and not str(err).startswith(name):
+            raise ImageError(f"{name}: {err}") from None
+        raise

@@ -1,0 +1,188 @@
+"""Rendering word images with trdg, in parallel, deterministically, into an image store.
+
+Each image ``i`` of a set is rendered from its own seed (the set's seed and ``i``), so
+the same settings give the same pixels whatever the number of processes, and an
+interrupted set can be completed shard by shard.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import multiprocessing
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ocr.data import store
+from ocr.data.images import to_model_input
+from ocr.data.trdg_compat import fake_text_generator
+from ocr.models.crnn import min_width
+from ocr.text import min_frames
+
+log = logging.getLogger(__name__)
+
+# trdg's codes for its backgrounds and distortions.
+BACKGROUNDS = {"noise": 0, "plain": 1, "quasicrystal": 2, "image": 3}
+DISTORTIONS = {"none": 0, "sine": 1, "cosine": 2, "random": 3}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How words look. Fields that are lists are drawn from uniformly for each image.
+
+    The defaults are trdg's own (its command line without options), which the seed used.
+    """
+
+    height: int = 32  # pixel height trdg renders at, before resizing to the model's imgH
+    skew: float = 0.0  # the angle is drawn from [-skew, skew] degrees
+    blur: float = 0.0  # the Gaussian blur radius is drawn from [0, blur]
+    backgrounds: tuple[str, ...] = ("noise",)
+    distortions: tuple[str, ...] = ("none",)
+    text_colors: tuple[str, ...] = ("#282828",)  # "#rrggbb" or a range "#000000,#888888"
+    margins: tuple[int, int, int, int] = (5, 5, 5, 5)  # top, left, bottom, right
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):
+            values = tuple(getattr(self, name))
+            bad = [v for v in values if v not in allowed]
+            if not values or bad:
+                raise ValueError(f"style.{name} must list some of {sorted(allowed)}, got {list(values)}")
+            object.__setattr__(self, name, values)
+        object.__setattr__(self, "text_colors", tuple(self.text_colors))
+        object.__setattr__(self, "margins", tuple(self.margins))
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything that determines a rendered set's pixels (its cache key is made of it)."""
+
+    words: tuple[str, ...]
+    fonts: tuple[str, ...]
+    style: Style
+    seed: int
+    imgH: int
+    max_width: int
+    extra: dict = field(default_factory=dict)  # anything else that names the set
+
+    def key(self) -> str:
+        import hashlib
+        import json
+
+        fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
+        blob = json.dumps(
+            [list(self.words), fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra],
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None:
+    """Image ``i`` of ``job`` as uint8 grayscale ``imgH`` high, or None if trdg refuses it.
+
+    trdg draws its randomness from the global ``random`` module, NumPy and OpenCV, so
+    all three are seeded per image. trdg rejects a render whose text and background
+    are too alike; another seed is tried then.
+    """
+    import cv2
+
+    generator = fake_text_generator()
+    word, style = job.words[i], job.style
+    for attempt in range(attempts):
+        seed = (job.seed * 1_000_003 + i) * 31 + attempt
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        cv2.setRNGSeed(seed % 2**31)
+        rng = random.Random(seed)
+        with contextlib.redirect_stdout(io.StringIO()):
+            image = generator.generate(
+                index=i, text=word, font=rng.choice(job.fonts), out_dir=None, size=style.height,
+                extension=None, skewing_angle=int(round(style.skew)), random_skew=True,
+                blur=style.blur, random_blur=True,
+                background_type=BACKGROUNDS[rng.choice(style.backgrounds)],
+                distorsion_type=DISTORTIONS[rng.choice(style.distortions)], distorsion_orientation=0,
+                is_handwritten=False, name_format=0, width=-1, alignment=1,
+                text_color=rng.choice(style.text_colors), orientation=0, space_width=1.0,
+                character_spacing=0, margins=style.margins, fit=False, output_mask=0,
+                word_split=False, image_dir=str(_trdg_images_dir()),
+            )
+        if image is not None:
+            gray = to_model_input(np.asarray(image.convert("L")), job.imgH, job.max_width)
+            return pad_to_width(gray, min_width(min_frames(word)))
+    return None
+
+
+def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
+    """Pad on the right with the image's right-edge colour up to ``width`` columns."""
+    missing = width - image.shape[1]
+    if missing <= 0:
+        return image
+    edge = np.full((image.shape[0], missing), int(np.median(image[:, -1])), dtype=np.uint8)
+    return np.concatenate([image, edge], axis=1)
+
+
+def _trdg_images_dir() -> Path:
+    import trdg
+
+    return Path(trdg.__file__).parent / "images"
+
+
+# The job being rendered, set once per worker process rather than pickled per shard.
+_JOB: tuple[RenderJob, Path] | None = None
+
+
+def _set_job(job: RenderJob, folder: Path) -> None:
+    global _JOB
+    _JOB = (job, folder)
+
+
+def _render_shard(task: tuple[int, int, int]) -> int:
+    index, start, stop = task
+    job, folder = _JOB
+    images, labels = [], []
+    for i in range(start, stop):
+        image = render_word(job, i)
+        if image is not None:
+            images.append(image)
+            labels.append(job.words[i])
+    store.write_shard(folder, index, images, labels)
+    return stop - start
+
+
+def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int = 1000, desc: str = "render") -> Path:
+    """Render ``job`` into the store ``folder`` unless it is complete already.
+
+    Shards already whole are kept (an interrupted rendering resumes); a lock makes
+    concurrent runs sharing the folder render it once.
+    """
+    folder = Path(folder)
+    if store.is_complete(folder):
+        return folder
+    with store.locked(folder):
+        if store.is_complete(folder):  # another process finished it while we waited
+            return folder
+        folder.mkdir(parents=True, exist_ok=True)
+        n = len(job.words)
+        bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+        todo = [(k, s, e) for k, (s, e) in enumerate(bounds) if not store.shard_is_whole(folder, k)]
+        workers = min(workers or os.cpu_count() or 1, len(todo))
+        done = n - sum(e - s for _, s, e in todo)
+        with tqdm(total=n, initial=done, desc=desc, unit="img", dynamic_ncols=True) as bar:
+            if workers <= 1:
+                _set_job(job, folder)
+                for task in todo:
+                    bar.update(_render_shard(task))
+            else:
+                context = multiprocessing.get_context("fork")
+                with context.Pool(workers, initializer=_set_job, initargs=(job, folder)) as pool:
+                    for count in pool.imap_unordered(_render_shard, todo):
+                        bar.update(count)
+        store.write_manifest(folder, len(bounds), {"count_requested": n, "key": job.key()})
+        rendered = store.ImageStore(folder)
+        if len(rendered) < n:
+            log.warning("%s: trdg refused %d of %d words", folder, n - len(rendered), n)
+    return folder
