@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = PROJECT_ROOT / "conf"
+os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
 
 
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
@@ -64,3 +70,22 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer
     log.info("trainer: accelerator=%s devices=%s strategy=%s precision=%s", kwargs["accelerator"],
              kwargs["devices"], kwargs.get("strategy"), kwargs["precision"])
     return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False)
+
+
+def compose_config(name: str, overrides: list[str], output_dir: str | Path, cache_dir: str | Path | None = None) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` as an entry point would, outside of ``@hydra.main``
+    (tests, benchmarks), with outputs in ``output_dir``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(name, overrides=overrides, return_hydra_config=True)
+        HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra  # an entry point's config has no hydra node either
+        cfg.paths.output_dir = str(output_dir)
+        if cache_dir is not None:
+            cfg.paths.cache_dir = str(cache_dir)
+    return cfg

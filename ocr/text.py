@@ -78,12 +78,17 @@ class CTCCodec:
         keep[:, 1:] &= indices[:, 1:] != indices[:, :-1]
         return ["".join(self._chars[row[mask]]) for row, mask in zip(indices, keep)]
 
-    def decode_greedy(self, logits: torch.Tensor) -> tuple[list[str], torch.Tensor]:
-        """Best-path texts and confidences from logits (or log-probabilities) ``(B, T, C)``.
+    @staticmethod
+    def best_path(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame best classes ``(B, T)`` and confidences ``(B,)``, on the logits' device.
 
         The confidence is the geometric mean over frames of the best class's probability,
         a number in [0, 1] that does not shrink with the length of the word.
         """
         best, indices = logits.float().log_softmax(-1).max(dim=-1)
-        confidences = best.mean(dim=-1).exp()
+        return indices, best.mean(dim=-1).exp()
+
+    def decode_greedy(self, logits: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Best-path texts and confidences from logits (or log-probabilities) ``(B, T, C)``."""
+        indices, confidences = self.best_path(logits)
         return self.decode_indices(indices.cpu().numpy()), confidences.cpu()

@@ -9,13 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from ocr.hydra_utils import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 
 SEED_ALPHABET = "Only thewigsofrcvdampbkuq.$A-210xT5'MDL,RYHJ\"ISPWENj&BC93VGFKz();#:!7U64Q8?+*ZX/%"
 
@@ -23,19 +21,6 @@ SEED_ALPHABET = "Only thewigsofrcvdampbkuq.$A-210xT5'MDL,RYHJ\"ISPWENj&BC93VGFKz
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("render-cache")
-
-
-def compose_config(name: str, overrides: list[str], output_dir: Path, cache_dir: Path) -> DictConfig:
-    """The config an entry point would see, with outputs and cache in test folders."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(name, overrides=overrides, return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra  # an entry point's config has no hydra node either
-        cfg.paths.output_dir = str(output_dir)
-        cfg.paths.cache_dir = str(cache_dir)
-    return cfg
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 
 from ocr.data.datamodule import SynthDataModule
-from ocr.hydra_utils import build_trainer, instantiate_group, trainer_kwargs
+from ocr.hydra_utils import build_trainer, compose_config, instantiate_group, trainer_kwargs
 from ocr.models.system import OCRSystem
 
 from .conftest import ROOT
@@ -34,7 +34,7 @@ def test_data_config_instantiates_with_the_models_alphabet(train_cfg):
 def test_every_callbacks_config_instantiates(train_cfg, callbacks):
     objects = instantiate_group(train_cfg(f"callbacks={callbacks}").callbacks)
     assert all(isinstance(c, pl.Callback) for c in objects)
-    assert len(objects) == (3 if callbacks == "default" else {"none": 0}.get(callbacks, 1))
+    assert len(objects) == (5 if callbacks == "default" else {"none": 0}.get(callbacks, 1))
 
 
 @pytest.mark.parametrize("logger", GROUP_OPTIONS["logger"])
@@ -61,8 +61,6 @@ def test_every_experiment_composes(train_cfg, experiment):
 
 
 def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):
-    from .conftest import compose_config
-
     cfg = compose_config("train", ["experiment=seed"], tmp_path, cache_dir)
     assert (cfg.data.count, cfg.data.batch_size, cfg.trainer.max_epochs) == (20000, 32, 4)
     assert (cfg.model.nHidden, cfg.model.lr, cfg.trainer.gradient_clip_val) == (256, 1e-3, 0.05)

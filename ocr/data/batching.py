@@ -18,11 +18,6 @@ WIDTH_MULTIPLE = 8
 Item = tuple[int, np.ndarray, str]  # (index in its dataset, uint8 image imgH x w, label)
 
 
-def background(image: np.ndarray) -> int:
-    """The colour to pad with: the median of the image's last column."""
-    return int(np.median(image[:, -1]))
-
-
 def collate(items: Sequence[Item | None]) -> dict:
     """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``.
 
@@ -39,10 +34,12 @@ def collate(items: Sequence[Item | None]) -> dict:
     height = heights.pop()
     widths = [image.shape[1] for _, image, _ in kept]
     width = math.ceil(max(widths) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+    # Each image is padded with its background: the median of its last column.
+    backgrounds = np.median(np.stack([image[:, -1] for _, image, _ in kept]), axis=1).astype(np.uint8)
     batch = np.empty((len(kept), 1, height, width), dtype=np.uint8)
     for row, (_, image, _) in enumerate(kept):
         batch[row, 0, :, : image.shape[1]] = image
-        batch[row, 0, :, image.shape[1] :] = background(image)
+        batch[row, 0, :, image.shape[1] :] = backgrounds[row]
     return {
         "images": torch.from_numpy(batch),
         "widths": torch.tensor(widths, dtype=torch.long),
