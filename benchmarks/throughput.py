@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=None, help="images rendered for the training runs")
     parser.add_argument("--steps", type=int, default=None, help="measured training steps per run")
     parser.add_argument("--variants", nargs="*", default=None,
-                        help="training runs, each a comma-separated list of overrides")
+                        help="training runs, each 'default' or a comma-separated list of overrides")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput.json"))
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -165,7 +165,7 @@ def main() -> None:
     train_images = args.train_images or train_images
     steps = args.steps or steps
     if args.variants is not None:
-        variants = {v: v.split(",") if v else [] for v in args.variants}
+        variants = {v: [] if v == "default" else v.split(",") for v in args.variants}
     elif gpu:
         variants = {"default (batch 32)": [], "trainer=gpu": ["trainer=gpu"],
                     "trainer=gpu model.compile=true": ["trainer=gpu", "model.compile=true"]}

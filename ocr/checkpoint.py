@@ -29,3 +29,18 @@ def model_from_checkpoint(path: str | Path):
     model.load_state_dict(checkpoint["state_dict"])
     model.data_config = checkpoint.get("data_config")
     return model.eval()
+
+
+def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """A checkpoint for shipping: float16 weights, hyperparameters and data config only
+    (no optimiser state), loadable by ``model_from_checkpoint``."""
+    checkpoint = load_checkpoint(source)
+    slim = {
+        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()},
+        "hyper_parameters": checkpoint["hyper_parameters"],
+        "data_config": checkpoint.get("data_config"),
+    }
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, target)
+    return target

@@ -24,6 +24,9 @@ def data_config(cfg: DictConfig, model) -> DictConfig:
     checkpoint was trained with (its test set), with this machine's cache folder."""
     if cfg.get("data") is not None:
         data = cfg.data
+        if data.get("root") is not None and data.get("test_root", "absent") is None:
+            with open_dict(data):
+                data.test_root = data.root  # a folder named for evaluation is the test data
     elif model.data_config:
         data = OmegaConf.create(model.data_config)
         if "cache_dir" in data:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ocr.checkpoint import load_checkpoint
 from ocr.hydra_utils import build_trainer, instantiate_group
 from ocr.report import format_table, write_json
 
@@ -27,12 +28,37 @@ def resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return None
 
 
+ARCHITECTURE = ("imgH", "nChannels", "nHidden", "leakyRelu", "channels")
+
+
+def adopt_checkpoint_model(cfg: DictConfig) -> dict:
+    """For fine-tuning: take the architecture and alphabet of ``init_from`` into
+    ``cfg.model`` (the data follows through interpolation), the alphabet extended by
+    ``init_extend_alphabet``. Returns the checkpoint."""
+    checkpoint = load_checkpoint(cfg.init_from)
+    hparams = checkpoint["hyper_parameters"]
+    extra = cfg.get("init_extend_alphabet") or ""
+    already = "".join(c for c in extra if c in hparams["alphabet"])
+    if already:
+        raise ValueError(f"init_extend_alphabet: {already!r} are in the checkpoint's alphabet already")
+    with open_dict(cfg):
+        for key in ARCHITECTURE:
+            cfg.model[key] = hparams[key]
+        cfg.model.alphabet = hparams["alphabet"] + extra
+    log.info("init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint", cfg.init_from,
+             len(cfg.model.alphabet), f", {len(extra)} added" if extra else "")
+    return checkpoint
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict]:
     """Train, then test the best checkpoint. Returns (metrics, the objects built)."""
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    pretrained = adopt_checkpoint_model(cfg) if cfg.get("init_from") else None
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if pretrained is not None:
+        model.load_pretrained(pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
     model.data_config = OmegaConf.to_container(cfg.data, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))

@@ -10,11 +10,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WidthBatchSampler, collate
-from ocr.data.datasets import StoreDataset
+from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
+from ocr.data.labels import read_gt_file, read_trdg_folder, screen
 from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_store
 from ocr.data.store import ImageStore
-from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
+from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
 from ocr.text import check_alphabet
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class SynthDataModule(OCRDataModule):
         max_word_length: int = 24,
         fonts: list[str] | None = None,
         style: dict | None = None,
+        texts: dict[str, float] | None = None,
+        case: dict[str, float] | None = None,
         render_workers: int = 0,
         **kwargs,
     ):
@@ -112,6 +115,7 @@ class SynthDataModule(OCRDataModule):
         self.words_file, self.max_word_length = words_file, max_word_length
         self.fonts = fonts
         self.style = Style(**(style or {}))
+        self.texts, self.case = texts, case
         self.render_workers = render_workers
         self._jobs: dict[str, RenderJob] | None = None
 
@@ -123,10 +127,17 @@ class SynthDataModule(OCRDataModule):
             fonts = resolve_fonts(self.fonts, self.alphabet)
             common = dict(fonts=fonts, style=self.style, imgH=self.imgH, max_width=self.max_width)
             self._jobs = {
-                "train": RenderJob(tuple(draw_words(train_words, self.count, self.seed)), seed=self.seed, **common),
-                "test": RenderJob(tuple(draw_words(test_words, self.test_count, self.seed + 1)), seed=self.seed + 1, **common),
+                "train": RenderJob(self.draw(train_words, self.count, self.seed), seed=self.seed, **common),
+                "test": RenderJob(self.draw(test_words, self.test_count, self.seed + 1), seed=self.seed + 1, **common),
             }
         return self._jobs
+
+    def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
+        """The texts of ``count`` images: words as they are (the seed), or a ``texts`` mix."""
+        if not self.texts:
+            return tuple(draw_words(words, count, seed))
+        case = self.case or {"as_is": 1.0}
+        return tuple(mixed_texts(words, count, seed, self.texts, case, self.alphabet))
 
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"
@@ -145,3 +156,63 @@ class SynthDataModule(OCRDataModule):
         self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
         log.info("data: %d train, %d validation, %d test images (%s)", len(train_idx), len(val_idx),
                  len(self.test_sets["synth_test"]), self.cache_dir)
+
+
+class FolderDataModule(OCRDataModule):
+    """Labelled images users bring: one folder or a list of them.
+
+    ``root`` is the training data (``val_fraction`` of it held out for validation);
+    ``test_root`` the test data, one test set per folder (without it, the validation
+    split is the test set). ``format``: ``gt`` (a ``gt_file`` of ``<path>\\t<label>``
+    lines) or ``trdg`` (trdg's output folders).
+    """
+
+    def __init__(
+        self,
+        alphabet: str,
+        root: str | list[str] | None = None,
+        test_root: str | list[str] | None = None,
+        format: str = "gt",
+        gt_file: str = "gt.txt",
+        unknown_chars: str = "error",
+        **kwargs,
+    ):
+        super().__init__(alphabet=alphabet, **kwargs)
+        if format not in READERS:
+            raise ValueError(f"data.format must be one of {sorted(READERS)}, got {format!r}")
+        self.roots, self.test_roots = _folders(root), _folders(test_root)
+        if not self.roots and not self.test_roots:
+            raise ValueError("data.root (or data.test_root) must name a folder of labelled images")
+        self.format, self.gt_file, self.unknown_chars = format, gt_file, unknown_chars
+
+    def read(self, root: Path, test: bool = False) -> LabelledImages:
+        """A folder's usable images. Test labels keep characters the model cannot
+        produce: they are scored as the errors they will be."""
+        if not root.is_dir():
+            raise FileNotFoundError(f"data folder {root} does not exist")
+        entries = READERS[self.format](root, self.gt_file)
+        kept = screen(entries, root, self.alphabet, "keep" if test else self.unknown_chars, self.max_width)
+        return LabelledImages(kept, self.imgH, self.max_width, name=root.name)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and self.train_set is None and self.roots:
+            data = ConcatImages([self.read(r) for r in self.roots])
+            train_idx, val_idx = self.split(len(data))
+            self.train_set, self.val_set = Subset(data, train_idx), Subset(data, val_idx)
+        if not self.test_sets:
+            if self.test_roots:
+                self.test_sets = {r.name: self.read(r, test=True) for r in self.test_roots}
+            elif self.val_set is not None:
+                self.test_sets = {"val": self.val_set}
+
+
+READERS = {
+    "gt": lambda root, gt_file: read_gt_file(root, gt_file),
+    "trdg": lambda root, gt_file: read_trdg_folder(root),
+}
+
+
+def _folders(value: str | list[str] | None) -> list[Path]:
+    if value is None:
+        return []
+    return [Path(v).expanduser() for v in ([value] if isinstance(value, (str, Path)) else value)]

@@ -2,13 +2,20 @@
 imgH, for batching by width), ``names`` (for reports) and items ``(index, image, label)``."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 from torch.utils.data import Dataset
 
 from ocr.data.batching import Item
+from ocr.data.images import ImageError, pad_to_width, read_image
 from ocr.data.store import ImageStore
+from ocr.models.crnn import min_width
+from ocr.text import min_frames
+
+log = logging.getLogger(__name__)
 
 
 class StoreDataset(Dataset):
@@ -30,3 +37,90 @@ class StoreDataset(Dataset):
 
     def __getitem__(self, i: int) -> Item:
         return i, self.store.image(int(self.indices[i])), self.labels[i]
+
+
+class LabelledImages(Dataset):
+    """Image files with labels, read lazily; what ``labels.py`` parsed and screened.
+
+    Widths for batching come from the image headers, without decoding. An image that
+    fails to decode later is reported and skipped (the batch is one image shorter).
+    """
+
+    def __init__(self, entries: Sequence[tuple[str, str]], imgH: int, max_width: int, name: str):
+        self.paths = [path for path, _ in entries]
+        self.labels = [label for _, label in entries]
+        self.imgH, self.max_width, self.name = imgH, max_width, name
+        self.widths = np.array([max(header_width(p, imgH, max_width), min_width(min_frames(label)))
+                                for p, label in entries], dtype=np.int64)
+
+    @property
+    def names(self) -> list[str]:
+        return self.paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Item | None:
+        try:
+            image = read_image(self.paths[i], self.imgH, self.max_width)
+        except ImageError as err:
+            log.warning("skipped: %s", err)
+            return None
+        return i, pad_to_width(image, min_width(min_frames(self.labels[i]))), self.labels[i]
+
+
+def header_width(path: str, imgH: int, max_width: int) -> int:
+    """The width ``path`` will have at height ``imgH``, from its header (0 if unreadable)."""
+    try:
+        with Image.open(path) as image:
+            w, h = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF rotations by 90 degrees
+                w, h = h, w
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 0
+    return min(max(1, round(w * imgH / max(h, 1))), max_width)
+
+
+class ConcatImages(Dataset):
+    """Several datasets as one, keeping ``labels``, ``widths`` and ``names``."""
+
+    def __init__(self, parts: Sequence[Dataset]):
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.labels = [label for p in self.parts for label in p.labels]
+        self.widths = np.concatenate([p.widths for p in self.parts])
+        self.name = "+".join(p.name for p in self.parts)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for p in self.parts for name in p.names]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int) -> Item | None:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        item = self.parts[part][i - int(self.offsets[part])]
+        return None if item is None else (i, item[1], item[2])
+
+
+class Subset(Dataset):
+    """Some indices of a dataset, with its ``labels``, ``widths`` and ``names``."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray):
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+        self.labels = [dataset.labels[i] for i in self.indices]
+        self.widths = np.asarray(dataset.widths)[self.indices]
+        self.name = dataset.name
+
+    @property
+    def names(self) -> list[str]:
+        names = self.dataset.names
+        return [names[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Item | None:
+        item = self.dataset[int(self.indices[i])]
+        return None if item is None else (i, item[1], item[2])

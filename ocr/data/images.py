@@ -77,6 +77,15 @@ def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
+def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
+    """Pad on the right with the image's right-edge colour up to ``width`` columns."""
+    missing = width - image.shape[1]
+    if missing <= 0:
+        return image
+    edge = np.full((image.shape[0], missing), int(np.median(image[:, -1])), dtype=np.uint8)
+    return np.concatenate([image, edge], axis=1)
+
+
 def read_image(source, imgH: int, max_width: int, name: str | None = None) -> np.ndarray:
     """Open, convert and resize in one call; raises ImageError naming the file."""
     try:

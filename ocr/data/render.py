@@ -7,6 +7,7 @@ interrupted set can be completed shard by shard.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import multiprocessing
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ocr.data import store
-from ocr.data.images import to_model_input
+from ocr.data import layers, store
+from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator
 from ocr.models.crnn import min_width
 from ocr.text import min_frames
@@ -36,15 +37,24 @@ class Style:
     """How words look. Fields that are lists are drawn from uniformly for each image.
 
     The defaults are trdg's own (its command line without options), which the seed used.
+    ``renderer: layered`` lets trdg draw only the text and composes the rest itself
+    (see ``ocr.data.layers``); the fields after ``renderer`` apply to it alone.
     """
 
-    height: int = 32  # pixel height trdg renders at, before resizing to the model's imgH
+    height: int | tuple[int, int] = 32  # px trdg renders at (or a range), before resizing to imgH
     skew: float = 0.0  # the angle is drawn from [-skew, skew] degrees
     blur: float = 0.0  # the Gaussian blur radius is drawn from [0, blur]
     backgrounds: tuple[str, ...] = ("noise",)
     distortions: tuple[str, ...] = ("none",)
     text_colors: tuple[str, ...] = ("#282828",)  # "#rrggbb" or a range "#000000,#888888"
     margins: tuple[int, int, int, int] = (5, 5, 5, 5)  # top, left, bottom, right
+    renderer: str = "trdg"
+    contrast: tuple[float, float] = (0.3, 1.0)  # grey-level gap between text and background
+    invert: float = 0.0  # probability of light text on a dark background
+    perspective: float = 0.0  # corners move by up to this fraction of the size
+    noise: float = 0.0  # Gaussian noise, standard deviation up to this fraction of 255
+    jpeg: float = 0.0  # probability of JPEG artefacts (quality 15-85)
+    crop: float = 0.0  # probability of cutting into or widening the margins
 
     def __post_init__(self) -> None:
         for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):
@@ -53,8 +63,12 @@ class Style:
             if not values or bad:
                 raise ValueError(f"style.{name} must list some of {sorted(allowed)}, got {list(values)}")
             object.__setattr__(self, name, values)
-        object.__setattr__(self, "text_colors", tuple(self.text_colors))
-        object.__setattr__(self, "margins", tuple(self.margins))
+        if self.renderer not in ("trdg", "layered"):
+            raise ValueError(f"style.renderer must be trdg or layered, got {self.renderer!r}")
+        height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
+        object.__setattr__(self, "height", height)
+        for name in ("text_colors", "margins", "contrast"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
 
     generator = fake_text_generator()
     word, style = job.words[i], job.style
+    layered = style.renderer == "layered"
     for attempt in range(attempts):
         seed = (job.seed * 1_000_003 + i) * 31 + attempt
         random.seed(seed)
@@ -100,29 +115,26 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
         rng = random.Random(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             image = generator.generate(
-                index=i, text=word, font=rng.choice(job.fonts), out_dir=None, size=style.height,
+                index=i, text=word, font=rng.choice(job.fonts), out_dir=None, size=rng.randint(*style.height),
                 extension=None, skewing_angle=int(round(style.skew)), random_skew=True,
-                blur=style.blur, random_blur=True,
-                background_type=BACKGROUNDS[rng.choice(style.backgrounds)],
+                blur=0 if layered else style.blur, random_blur=True,
+                background_type=BACKGROUNDS["plain" if layered else rng.choice(style.backgrounds)],
                 distorsion_type=DISTORTIONS[rng.choice(style.distortions)], distorsion_orientation=0,
                 is_handwritten=False, name_format=0, width=-1, alignment=1,
-                text_color=rng.choice(style.text_colors), orientation=0, space_width=1.0,
-                character_spacing=0, margins=style.margins, fit=False, output_mask=0,
+                text_color="#000000" if layered else rng.choice(style.text_colors), orientation=0,
+                space_width=1.0, character_spacing=0, margins=style.margins, fit=False, output_mask=0,
                 word_split=False, image_dir=str(_trdg_images_dir()),
             )
         if image is not None:
-            gray = to_model_input(np.asarray(image.convert("L")), job.imgH, job.max_width)
+            gray = layers.compose(image, style, _photos(), rng) if layered else np.asarray(image.convert("L"))
+            gray = to_model_input(gray, job.imgH, job.max_width)
             return pad_to_width(gray, min_width(min_frames(word)))
     return None
 
 
-def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
-    """Pad on the right with the image's right-edge colour up to ``width`` columns."""
-    missing = width - image.shape[1]
-    if missing <= 0:
-        return image
-    edge = np.full((image.shape[0], missing), int(np.median(image[:, -1])), dtype=np.uint8)
-    return np.concatenate([image, edge], axis=1)
+@functools.lru_cache(maxsize=1)
+def _photos() -> list[Path]:
+    return sorted(_trdg_images_dir().glob("*.jpg"))
 
 
 def _trdg_images_dir() -> Path:

@@ -58,3 +58,71 @@ def draw_words(words: list[str], count: int, seed: int) -> list[str]:
         rng.shuffle(batch)
         drawn.extend(batch[: count - len(drawn)])
     return drawn
+
+
+# Punctuation that clings to words on signs and in print, with the side it sits on.
+_BEFORE, _AFTER, _AROUND = "\"'(#$@", ".,:;!?'\")%", ("()", '""', "''", "[]")
+
+
+def _cased(word: str, case: dict[str, float], rng: random.Random) -> str:
+    style = rng.choices(list(case), weights=list(case.values()))[0]
+    return {"lower": word.lower(), "upper": word.upper(), "title": word[:1].upper() + word[1:].lower(),
+            "as_is": word}[style]
+
+
+def _number(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.4:
+        return str(rng.randint(0, 10 ** rng.randint(1, 6)))
+    if kind < 0.55:
+        return str(rng.randint(1900, 2030))  # years
+    if kind < 0.75:
+        return f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}"  # prices, measures
+    if kind < 0.9:
+        return f"{rng.randint(1, 999)}{rng.choice(['%', 'km', 'kg', 'm', 'th', 'st'])}"
+    return "-".join(str(rng.randint(10, 9999)) for _ in range(rng.randint(2, 3)))  # phone-like
+
+
+def _alphanumeric(rng: random.Random) -> str:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    kind = rng.random()
+    if kind < 0.4:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(1, 3))) + str(rng.randint(1, 999))
+    if kind < 0.7:
+        return str(rng.randint(1, 99)) + "".join(rng.choice(letters + letters.lower()) for _ in range(rng.randint(1, 3)))
+    return "".join(rng.choice(letters + "0123456789") for _ in range(rng.randint(3, 8)))
+
+
+def mixed_texts(words: list[str], count: int, seed: int, mix: dict[str, float], case: dict[str, float],
+                alphabet: str) -> list[str]:
+    """``count`` texts drawn as ``mix`` says: ``words`` (in a case style drawn from ``case``),
+    ``numbers``, ``alphanumeric`` codes and ``punctuated`` words; those the alphabet
+    cannot spell are drawn again."""
+    unknown = set(mix) - {"words", "numbers", "alphanumeric", "punctuated"}
+    if unknown:
+        raise ValueError(f"data.texts: unknown kinds {sorted(unknown)}")
+    rng = random.Random(seed)
+    pool = draw_words(words, count, seed)
+    allowed, texts = set(alphabet), []
+    kinds, weights = list(mix), list(mix.values())
+    while len(texts) < count:
+        kind = rng.choices(kinds, weights=weights)[0]
+        word = _cased(pool[len(texts)], case, rng)
+        if kind == "numbers":
+            text = _number(rng)
+        elif kind == "alphanumeric":
+            text = _alphanumeric(rng)
+        elif kind == "punctuated":
+            side = rng.random()
+            if side < 0.5:
+                text = word + rng.choice(_AFTER)
+            elif side < 0.7:
+                text = rng.choice(_BEFORE) + word
+            else:
+                pair = rng.choice(_AROUND)
+                text = pair[0] + word + pair[1]
+        else:
+            text = word
+        if set(text) <= allowed:
+            texts.append(text)
+    return texts

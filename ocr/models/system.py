@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from ocr.data.augment import Augment
 from ocr.data.batching import normalize
 from ocr.metrics import TextMetrics
 from ocr.models.crnn import CRNN, PAPER_CHANNELS
@@ -48,8 +49,10 @@ class OCRSystem(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         train_metrics_every: int = 1,
+        skip_nonfinite: bool = True,
         max_nonfinite_steps: int = 20,
         grid_size: int = 20,
+        augment: dict | None = None,
     ):
         super().__init__()
         # Plain types only, so that checkpoints load with torch.load(weights_only=True).
@@ -58,11 +61,13 @@ class OCRSystem(pl.LightningModule):
                                    "lr": lr, "weight_decay": weight_decay, "schedule": schedule,
                                    "warmup_steps": warmup_steps, "channels_last": channels_last,
                                    "compile": compile, "train_metrics_every": train_metrics_every,
-                                   "max_nonfinite_steps": max_nonfinite_steps, "grid_size": grid_size})
+                                   "skip_nonfinite": skip_nonfinite, "max_nonfinite_steps": max_nonfinite_steps, "grid_size": grid_size,
+                                   "augment": dict(augment) if augment else None})
         self.codec = CTCCodec(alphabet)
         self.model = CRNN(imgH, nChannels, nHidden, self.codec.num_classes, leakyRelu, tuple(channels))
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.augment = Augment(**augment) if augment else None
         self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
         self.test_metrics = torch.nn.ModuleList()
         self.nonfinite_steps = 0
@@ -97,7 +102,8 @@ class OCRSystem(pl.LightningModule):
 
     # --------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["images"])
+        images = normalize(batch["images"])
+        logits = self(self.augment(images) if self.augment else images)
         loss = self.ctc_loss(logits, batch["labels"])
         self._last_labels = batch["labels"]
         batch_size = len(batch["labels"])
@@ -115,9 +121,11 @@ class OCRSystem(pl.LightningModule):
         """Skip the update when a gradient is not finite; stop after too many in a row.
 
         Under DDP the gradients are already averaged here, so every rank decides alike.
+        Deciding reads one number back from the GPU each step (``skip_nonfinite=false``
+        saves that synchronisation and relies on CTC's zero_infinity and clipping alone).
         """
         grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
+        if not grads or not self.hparams.skip_nonfinite:
             return
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         if torch.isfinite(norm):
@@ -144,7 +152,9 @@ class OCRSystem(pl.LightningModule):
     def _evaluate(self, batch: dict, metrics: TextMetrics, stage: str) -> tuple[list[str], torch.Tensor]:
         logits = self(batch["images"])
         texts, confidences = self.codec.decode_greedy(logits)
-        metrics.update(texts, batch["labels"], confidences, loss=self.ctc_loss(logits, batch["labels"]))
+        # Test labels may hold characters outside the alphabet (scored, not encodable).
+        loss = self.ctc_loss(logits, batch["labels"]) if stage == "val" else None
+        metrics.update(texts, batch["labels"], confidences, loss=loss)
         return texts, confidences
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -202,6 +212,22 @@ class OCRSystem(pl.LightningModule):
                 logger.experiment.add_image("val/predictions", torch.from_numpy(grid).permute(2, 0, 1), self.global_step)
 
     # ------------------------------------------------------------ checkpoint
+    def load_pretrained(self, state_dict: dict, alphabet: str) -> None:
+        """Weights of a model trained on ``alphabet``, a prefix of this model's alphabet:
+        its classes keep their weights, characters added since start from this model's
+        initialisation."""
+        if not self.codec.alphabet.startswith(alphabet):
+            raise ValueError(f"the checkpoint's alphabet {alphabet!r} is not a prefix of {self.codec.alphabet!r}")
+        own = self.state_dict()
+        for name, tensor in state_dict.items():
+            if name not in own:
+                raise ValueError(f"checkpoint weight {name} has no place in this model")
+            if own[name].shape == tensor.shape:
+                own[name] = tensor
+            else:  # the output layer: one row per class, the new classes at the end
+                own[name][: tensor.shape[0]] = tensor
+        self.load_state_dict(own)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Plain containers, so that torch.load(weights_only=True) can read them back.
         checkpoint["hyper_parameters"] = dict(checkpoint.get("hyper_parameters", {}))

@@ -1,0 +1,116 @@
+"""Label files users bring, parsed strictly and screened with every problem counted.
+
+Problems that lose a sample (a missing image, a duplicate, an empty label, a label too
+long for the widest image, a path leaving the dataset's folder, characters outside the
+alphabet with ``unknown_chars=skip``) are skipped and reported in one summary; problems
+that make the file unreadable (not UTF-8, a line without a label) are errors naming the
+file and line.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from ocr.models.crnn import output_frames
+from ocr.text import min_frames
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+Entry = tuple[str, str, str]  # (path relative to the root, label, where it was read: "file:line")
+
+
+class LabelFileError(ValueError):
+    pass
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LabelFileError(f"{path}: no such label file") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise LabelFileError(f"{path}:{line}: not UTF-8 ({err.reason} at byte {err.start}); save the file as UTF-8") from None
+
+
+def read_gt_file(root: Path, gt_file: str = "gt.txt") -> list[Entry]:
+    """``<relative path>\\t<label>`` per line (deep-text-recognition-benchmark, PaddleOCR)."""
+    path = root / gt_file
+    entries = []
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise LabelFileError(f"{path}:{number}: expected '<image path><TAB><label>', got {line[:80]!r}")
+        file, label = line.split("\t", 1)
+        entries.append((file.strip(), label, f"{path}:{number}"))
+    return entries
+
+
+def read_trdg_folder(root: Path) -> list[Entry]:
+    """trdg's output: ``labels.txt`` (``-na 2``: ``<file> <label>``) when present, else
+    labels in file names ``<label>_<n>.<ext>`` (trdg's default ``-na 0``)."""
+    labels_file = root / "labels.txt"
+    if labels_file.exists():
+        entries = []
+        for number, line in enumerate(_lines(labels_file), 1):
+            if not line.strip():
+                continue
+            if " " not in line:
+                raise LabelFileError(f"{labels_file}:{number}: expected '<file> <label>', got {line[:80]!r}")
+            file, label = line.split(" ", 1)
+            entries.append((file, label, f"{labels_file}:{number}"))
+        return entries
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and "_" in p.stem)
+    if not files:
+        raise LabelFileError(f"{root}: no labels.txt and no images named '<label>_<n>.<ext>'")
+    return [(p.name, p.stem.rsplit("_", 1)[0], str(p)) for p in files]
+
+
+def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int) -> list[tuple[str, str]]:
+    """Absolute image paths with their labels, for the entries that can be used.
+
+    ``unknown_chars``: labels with characters outside the alphabet are an ``error``, or
+    ``skip``ped, or (test data, where they are simply scored as errors) ``keep``t.
+    """
+    if unknown_chars not in ("error", "skip", "keep"):
+        raise ValueError(f"data.unknown_chars must be 'error' or 'skip', got {unknown_chars!r}")
+    root = root.resolve()
+    allowed, longest = set(alphabet), output_frames(max_width)
+    kept, seen = [], set()
+    problems: dict[str, list[str]] = defaultdict(list)
+    for file, label, where in entries:
+        path = (root / file).resolve()
+        if not path.is_relative_to(root):
+            problems["paths outside the dataset folder"].append(f"{where} {file!r}")
+        elif path in seen:
+            problems["duplicate entries"].append(f"{where} {file!r}")
+        elif not path.is_file():
+            problems["missing images"].append(f"{where} {file!r}")
+        elif not label:
+            problems["empty labels"].append(where)
+        elif not set(label) <= allowed and unknown_chars != "keep":
+            extra = "".join(sorted(set(label) - allowed))
+            problems["labels with characters outside the alphabet"].append(f"{where} {label!r} ({extra!r})")
+        elif min_frames(label) > longest:
+            problems[f"labels too long for max_width={max_width}"].append(f"{where} {label!r}")
+        else:
+            kept.append((str(path), label))
+        seen.add(path)
+    unknown = problems.get("labels with characters outside the alphabet")
+    if unknown and unknown_chars == "error":
+        raise LabelFileError(
+            f"{len(unknown)} labels under {root} have characters outside the alphabet, e.g. "
+            f"{'; '.join(unknown[:5])}. Add them to model.alphabet or set data.unknown_chars=skip."
+        )
+    if problems:
+        details = "; ".join(f"{len(v)} {k} (e.g. {', '.join(v[:3])})" for k, v in problems.items())
+        log.warning("%s: kept %d of %d entries; skipped %s", root, len(kept), len(entries), details)
+    if not kept:
+        raise LabelFileError(f"{root}: no usable entries out of {len(entries)}")
+    return kept

@@ -1,0 +1,88 @@
+"""The "layered" look: trdg draws the (skewed, distorted) text; the background, the
+grey levels, the perspective and the degradations are composed here, each drawn per
+image from the style's ranges. Words in photos are rarely black on white."""
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+def quasicrystal(height: int, width: int, rng: random.Random) -> np.ndarray:
+    """A sum of plane waves at evenly turned angles, in [0, 1] (trdg's pattern, vectorised)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    scale = 4 * np.pi / max(height, width)
+    x, y = x * scale - 2 * np.pi, y * scale - 2 * np.pi
+    waves, frequency, phase = rng.randint(5, 12), rng.uniform(1.0, 4.0), rng.uniform(0, 2 * np.pi)
+    angles = np.arange(waves) * np.pi / waves
+    z = sum(np.cos(frequency * (x * np.cos(a) + y * np.sin(a)) + phase) for a in angles)
+    return (z / waves + 1) / 2
+
+
+def photo_patch(height: int, width: int, images: list[Path], rng: random.Random) -> np.ndarray:
+    """A random crop of one of the background photos, in [0, 1]."""
+    with Image.open(rng.choice(images)) as photo:
+        photo = photo.convert("L")
+        scale = max(height / photo.height, width / photo.width) * rng.uniform(1.0, 3.0)
+        photo = photo.resize((max(width, round(photo.width * scale)), max(height, round(photo.height * scale))))
+        x, y = rng.randint(0, photo.width - width), rng.randint(0, photo.height - height)
+        return np.asarray(photo.crop((x, y, x + width, y + height)), dtype=np.float32) / 255
+
+
+def background(kind: str, height: int, width: int, images: list[Path], rng: random.Random) -> np.ndarray:
+    """A texture in [0, 1] with its mean near 0.5 (the grey level is chosen later)."""
+    if kind == "plain":
+        return np.full((height, width), 0.5, np.float32)
+    if kind == "noise":
+        return np.clip(np.random.default_rng(rng.getrandbits(32)).normal(0.5, rng.uniform(0.02, 0.12), (height, width)), 0, 1)
+    texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_patch(height, width, images, rng)
+    return 0.5 + (texture - texture.mean()) * rng.uniform(0.2, 0.8)
+
+
+def compose(text: Image.Image, style, images: list[Path], rng: random.Random) -> np.ndarray:
+    """Lay trdg's black-on-white text over a background; returns uint8 grayscale."""
+    alpha = 1 - np.asarray(text.convert("L"), dtype=np.float32) / 255
+    h, w = alpha.shape
+    contrast = rng.uniform(*style.contrast)
+    low = rng.uniform(0, 1 - contrast)
+    ink, paper = (low + contrast, low) if rng.random() < style.invert else (low, low + contrast)
+    texture = background(rng.choice(style.backgrounds), h, w, images, rng)
+    paper_layer = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
+    pixels = paper_layer * (1 - alpha) + ink * alpha
+    image = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255))
+    return degrade(image, style, rng)
+
+
+def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:
+    """Perspective, blur, noise, JPEG artefacts and a random crop or pad."""
+    w, h = image.size
+    if style.perspective and rng.random() < 0.5:
+        d = style.perspective
+        corners = [(rng.uniform(-d, d) * w, rng.uniform(-d, d) * h) for _ in range(4)]
+        quad = (corners[0][0], corners[0][1], corners[1][0], h + corners[1][1],
+                w + corners[2][0], h + corners[2][1], w + corners[3][0], corners[3][1])
+        image = image.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=_edge(image))
+    if style.blur:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, style.blur)))
+    pixels = np.asarray(image, dtype=np.float32)
+    if style.noise:
+        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, style.noise) * 255, pixels.shape)
+    image = Image.fromarray(np.uint8(np.clip(pixels, 0, 255)))
+    if style.jpeg and rng.random() < style.jpeg:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=rng.randint(15, 85))
+        image = Image.open(buffer).convert("L")
+    pixels = np.asarray(image, dtype=np.uint8)
+    if style.crop and rng.random() < style.crop:
+        # Widen (with the edge's colours) or cut into each side by up to a tenth of the height.
+        m = max(1, h // 10)
+        top, bottom, left, right = (rng.randint(0, 2 * m) for _ in range(4))
+        pixels = np.pad(pixels, m, mode="edge")[top : h + 2 * m - bottom, left : w + 2 * m - right]
+    return np.ascontiguousarray(pixels)
+
+
+def _edge(image: Image.Image) -> int:
+    return int(np.median(np.asarray(image)[:, -1]))
