@@ -159,7 +159,7 @@ def main() -> None:
     if args.quick:
         train_images, warmup, steps, one_proc = 200, 2, 3, 16
     elif gpu:
-        train_images, warmup, steps, one_proc = 80_000, 15, 50, 800
+        train_images, warmup, steps, one_proc = 90_000, 15, 50, 800
     else:
         train_images, warmup, steps, one_proc = 4_000, 5, 20, 300
     train_images = args.train_images or train_images
