@@ -13,10 +13,10 @@ mkdir -p "$OUT" "$RES" "$RUNS"
 export PYTHONUNBUFFERED=1
 stage() {  # stage NAME SECONDS COMMAND...: run, log, time
     local name=$1 limit=$2; shift 2
-    local t0=$(date +%s.%N)
+    local t0=$(date +%s%N)
     timeout -k 10 "$limit" "$@" > "$RES/$name.log" 2>&1
     local rc=$?
-    printf '%-12s rc=%-3s wall=%6.1fs\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$RES/summary.txt"
+    printf '%-12s rc=%-3s wall=%6.1fs\n' "$name" "$rc" "$(( ($(date +%s%N) - t0) / 1000000 ))e-3" | tee -a "$RES/summary.txt"
     tar czf "$OUT/results.tgz" -C "$RES" .  # after every stage: a later timeout loses nothing
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$RES/gpu.txt" 2>&1
