@@ -131,13 +131,14 @@ def trainer_throughput(overrides: list[str], warmup: int, steps: int, workdir: P
 def inference_throughput(model_overrides: list[str], images: list[np.ndarray], batch_size: int,
                          workdir: Path, cache_dir: Path, repeats: int) -> float:
     cfg = compose_config("train", model_overrides, workdir, cache_dir)
-    recognizer = Recognizer(instantiate(cfg.model), batch_size=batch_size)
+    recognizer = Recognizer.from_model(instantiate(cfg.model), batch_size=batch_size)
     recognizer.read_prepared(images[: batch_size * 2])  # warm-up
-    sync(recognizer.device)
+    device = recognizer.backend.device
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         recognizer.read_prepared(images)
-    sync(recognizer.device)
+    sync(device)
     return repeats * len(images) / (time.perf_counter() - start)
 
 

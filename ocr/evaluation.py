@@ -11,8 +11,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image
 
 from ocr.checkpoint import model_from_checkpoint
-from ocr.inference import pick_device, predict_batch
 from ocr.metrics import TextMetrics, edit_distance
+from ocr.recognizer import Recognizer
 from ocr.report import format_table, write_json
 from ocr.visualize import prediction_grid
 
@@ -46,8 +46,7 @@ def evaluate(cfg: DictConfig) -> dict:
     """Score the checkpoint on each test set; write metrics.json, predictions.tsv and grids."""
     output_dir = Path(cfg.paths.output_dir)
     model = model_from_checkpoint(cfg.ckpt_path)
-    device = pick_device(cfg.get("device"))
-    model.to(device)
+    recognizer = Recognizer.from_model(model, cfg.get("device"), cfg.precision, decode=dict(cfg.decode))
     datamodule = instantiate(data_config(cfg, model))
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -56,9 +55,10 @@ def evaluate(cfg: DictConfig) -> dict:
     for name, dataset in datamodule.test_sets.items():
         metrics = TextMetrics()
         for batch in datamodule.loader(dataset, train=False):
-            texts, confidences = predict_batch(model, batch["images"], device, cfg.precision)
+            readings = recognizer.read_batch(batch["images"].numpy())
+            texts, confidences = [r.text for r in readings], [r.confidence for r in readings]
             metrics.update(texts, batch["labels"], confidences)
-            for i, text, label, conf in zip(batch["index"].tolist(), texts, batch["labels"], confidences.tolist()):
+            for i, text, label, conf in zip(batch["index"].tolist(), texts, batch["labels"], confidences):
                 rows.append((name, i, label, text, conf, edit_distance(text, label)))
         totals.merge_state(metrics)
         results[name] = {k: float(v) for k, v in metrics.compute().items()}

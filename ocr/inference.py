@@ -17,15 +17,7 @@ def autocast(device: torch.device, precision: str = "auto"):
     if precision == "auto":
         use = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
     else:
-        use = precision.startswith("bf16")
+        use = str(precision).startswith("bf16")
     if not use:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-@torch.inference_mode()
-def predict_batch(model, images: torch.Tensor, device: torch.device, precision: str = "auto") -> tuple[list[str], torch.Tensor]:
-    """Texts and confidences for a uint8 batch ``(B, 1, imgH, W)``."""
-    with autocast(device, precision):
-        logits = model(images.to(device, non_blocking=True))
-    return model.codec.decode_greedy(logits)

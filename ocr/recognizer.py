@@ -1,4 +1,12 @@
-"""Reading images with a trained model: ``Recognizer.from_checkpoint(path).read(images)``."""
+"""Reading images with a trained model:
+
+    from ocr import Recognizer
+    r = Recognizer.load("best.ckpt")        # or an exported model.onnx / model.ts
+    r.read(["a.png", pil_image, array])      # -> [Reading(text, confidence), ...]
+
+Lightning checkpoints and TorchScript files run with PyTorch; ONNX files run with
+onnxruntime alone: this module imports torch only when a PyTorch model is loaded.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -6,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from ocr.data.batching import collate
-from ocr.data.images import read_image
-from ocr.inference import autocast, pick_device
+from ocr.data.images import pad_batch, read_image
+from ocr.decoding import Decoder
+from ocr.text import CTCCodec
 
-ImageLike = str | Path | bytes | np.ndarray | torch.Tensor | Image.Image
+ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
 
 
 @dataclass
@@ -22,86 +29,151 @@ class Reading:
     confidence: float
 
 
-class Recognizer:
-    """A CRNN ready for inference: batching by width, device and precision handled.
+class TorchBackend:
+    """A PyTorch module mapping uint8 ``(B, 1, H, W)`` to logits, on a device."""
 
-    ``read`` takes paths, encoded bytes, PIL images, arrays (any mode Pillow knows) or
-    uint8 tensors already ``imgH`` high, and returns one ``Reading`` per image, in order.
+    def __init__(self, module, device: str | None = None, precision: str = "auto"):
+        import torch
+
+        from ocr.inference import pick_device
+
+        self.torch, self.device, self.precision = torch, pick_device(device), precision
+        self.module = module.to(self.device).eval()
+
+    def _forward(self, pixels: np.ndarray):
+        from ocr.inference import autocast
+
+        images = self.torch.from_numpy(pixels)
+        if self.device.type == "cuda":
+            images = images.pin_memory()
+        with self.torch.inference_mode(), autocast(self.device, self.precision):
+            return self.module(images.to(self.device, non_blocking=True))
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self._forward(pixels).float().cpu().numpy()
+
+    def launch_greedy(self, pixels: np.ndarray):
+        """Start a batch and its best-path decoding; ``finish`` waits for the result.
+        On a GPU the host can prepare the next batch meanwhile."""
+        with self.torch.inference_mode():
+            indices, confidences = CTCCodec.best_path(self._forward(pixels))
+            if self.device.type != "cuda":
+                return indices.numpy(), confidences.numpy(), None
+            host = [self.torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+                    for t in (indices, confidences)]
+            event = self.torch.cuda.Event()
+            event.record()
+            return host[0], host[1], event
+
+    @staticmethod
+    def finish(launched) -> tuple[np.ndarray, np.ndarray]:
+        indices, confidences, event = launched
+        if event is not None:
+            event.synchronize()
+            indices, confidences = indices.numpy(), confidences.numpy()
+        return indices, confidences
+
+
+class OnnxBackend:
+    """An exported ONNX model run by onnxruntime (CUDA when present, else CPU)."""
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.metadata = self.session.get_modelmeta().custom_metadata_map
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"images": pixels})[0]
+
+
+class Recognizer:
+    """A recogniser ready for inference: batching by width, decoding as configured.
+
+    ``read`` takes paths, encoded bytes, PIL images or arrays (any mode Pillow knows)
+    and returns one ``Reading`` per image, in order.
     """
 
-    def __init__(self, model, device: str | None = None, precision: str = "auto", batch_size: int = 256,
-                 max_width: int = 800):
-        self.device = pick_device(device)
-        self.model = model.to(self.device).eval()
-        self.codec = model.codec
-        self.imgH = model.hparams.imgH
-        self.precision, self.batch_size, self.max_width = precision, batch_size, max_width
+    def __init__(self, backend, codec: CTCCodec, imgH: int, batch_size: int = 256, max_width: int = 800,
+                 decode: dict | None = None):
+        self.backend, self.codec, self.imgH = backend, codec, imgH
+        self.batch_size, self.max_width = batch_size, max_width
+        self.decoder = Decoder(codec, **(decode or {}))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **kwargs) -> "Recognizer":
+    def load(cls, path: str | Path, device: str | None = None, precision: str = "auto", **kwargs) -> "Recognizer":
+        """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript (``.ts``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} does not exist")
+        if path.suffix == ".onnx":
+            backend = OnnxBackend(path)
+            return cls(backend, CTCCodec(backend.metadata["alphabet"]), int(backend.metadata["imgH"]), **kwargs)
+        if path.suffix == ".ts":
+            import torch
+
+            extra = {"alphabet": "", "imgH": ""}
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            return cls(TorchBackend(module, device, precision), CTCCodec(extra["alphabet"].decode()),
+                       int(extra["imgH"]), **kwargs)
         from ocr.checkpoint import model_from_checkpoint
 
-        return cls(model_from_checkpoint(path), **kwargs)
+        return cls.from_model(model_from_checkpoint(path), device, precision, **kwargs)
+
+    from_checkpoint = load
+
+    @classmethod
+    def from_model(cls, model, device: str | None = None, precision: str = "auto", **kwargs) -> "Recognizer":
+        """From an ``OCRSystem`` in memory (e.g. right after training)."""
+        return cls(TorchBackend(model, device, precision), model.codec, model.hparams.imgH, **kwargs)
 
     def prepare(self, image, name: str | None = None) -> np.ndarray:
         """One image as the model's input: uint8 grayscale, ``imgH`` rows."""
-        if isinstance(image, torch.Tensor):
+        if type(image).__module__.startswith("torch"):
             image = image.squeeze().cpu().numpy()
-            if image.ndim == 2 and image.shape[0] == self.imgH and image.dtype == np.uint8:
-                return image
+        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 2 and image.shape[0] == self.imgH:
+            return image
         return read_image(image, self.imgH, self.max_width, name=name)
 
-    @torch.inference_mode()
-    def read_prepared(self, images: Sequence[np.ndarray]) -> list[Reading]:
-        """Read images already prepared (see ``prepare``), batched by similar width.
+    def read_batch(self, pixels: np.ndarray) -> list[Reading]:
+        """Read a batch already padded: uint8 ``(B, 1, imgH, W)`` (what the data loaders give)."""
+        texts, confidences = self.decoder(self.backend.logits(pixels))
+        return [Reading(t, float(c)) for t, c in zip(texts, confidences)]
 
-        On a GPU, batch k+1 is assembled and launched before batch k's results are
-        turned into text, so the host's work overlaps the device's.
-        """
+    def read_prepared(self, images: Sequence[np.ndarray]) -> list[Reading]:
+        """Read images already prepared (see ``prepare``), in batches of similar width."""
         order = np.argsort([im.shape[1] for im in images], kind="stable")
         readings: list[Reading | None] = [None] * len(images)
+        pipelined = self.decoder.method == "greedy" and isinstance(self.backend, TorchBackend)
         pending = None
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
-            pixels = collate([(int(i), images[i], "") for i in chosen])["images"]
-            if self.device.type == "cuda":
-                pixels = pixels.pin_memory()
-            with autocast(self.device, self.precision):
-                logits = self.model(pixels.to(self.device, non_blocking=True))
-            indices, confidences = self.codec.best_path(logits)
-            launched = (chosen, _to_host(indices), _to_host(confidences), _event(self.device))
-            if pending is not None:
-                self._finish(pending, readings)
-            pending = launched
+            pixels = pad_batch([images[i] for i in chosen])
+            if not pipelined:
+                done = [(chosen, self.read_batch(pixels))]
+            else:  # launch this batch before turning the previous one into text
+                done = [(pending[0], self._texts(pending[1]))] if pending is not None else []
+                pending = (chosen, self.backend.launch_greedy(pixels))
+            for indices, batch_readings in done:
+                for i, reading in zip(indices, batch_readings):
+                    readings[i] = reading
         if pending is not None:
-            self._finish(pending, readings)
+            for i, reading in zip(pending[0], self._texts(pending[1])):
+                readings[i] = reading
         return readings
 
-    def _finish(self, pending: tuple, readings: list) -> None:
-        chosen, indices, confidences, event = pending
-        if event is not None:
-            event.synchronize()
-        for i, text, conf in zip(chosen, self.codec.decode_indices(indices.numpy()), confidences.tolist()):
-            readings[i] = Reading(text, conf)
+    def _texts(self, launched) -> list[Reading]:
+        indices, confidences = self.backend.finish(launched)
+        return [Reading(t, float(c)) for t, c in zip(self.codec.decode_indices(indices), confidences)]
 
     def read(self, images: ImageLike | Iterable[ImageLike]) -> list[Reading]:
-        single = isinstance(images, (str, Path, bytes, np.ndarray, Image.Image))
-        if single or (isinstance(images, torch.Tensor) and images.dim() <= 3):
+        """One image or an iterable of them (a 4-D tensor is a batch)."""
+        if type(images).__module__.startswith("torch"):
+            images = list(images) if images.dim() == 4 else [images]
+        elif isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)):
             images = [images]
         return self.read_prepared([self.prepare(image) for image in images])
-
-
-def _to_host(tensor: torch.Tensor) -> torch.Tensor:
-    """Start copying ``tensor`` to (pinned) host memory without waiting for it."""
-    if tensor.device.type != "cuda":
-        return tensor
-    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-    return host.copy_(tensor, non_blocking=True)
-
-
-def _event(device: torch.device) -> torch.cuda.Event | None:
-    if device.type != "cuda":
-        return None
-    event = torch.cuda.Event()
-    event.record()
-    return event

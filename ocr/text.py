@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used: ONNX inference runs without it
+    import torch
 
 BLANK = 0
 
@@ -49,8 +52,8 @@ class CTCCodec:
         return "".join(dict.fromkeys(c for c in text if c not in self._index))
 
     def encode(
-        self, labels: Sequence[str], device: torch.device | str | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, labels: Sequence[str], device: "torch.device | str | None" = None
+    ) -> "tuple[torch.Tensor, torch.Tensor]":
         """Concatenated class indices (on ``device``) and label lengths (on the CPU).
 
         The lengths stay on the host: CUDA's CTC loss copies device lengths back to the
@@ -65,6 +68,8 @@ class CTCCodec:
                     f"label {label!r} has characters {self.unknown_chars(label)!r} outside the "
                     f"alphabet {self.alphabet!r}"
                 ) from None
+        import torch
+
         lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
         targets = torch.tensor(indices, dtype=torch.long)
         if device is not None:
@@ -79,7 +84,7 @@ class CTCCodec:
         return ["".join(self._chars[row[mask]]) for row, mask in zip(indices, keep)]
 
     @staticmethod
-    def best_path(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def best_path(logits: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":
         """Per-frame best classes ``(B, T)`` and confidences ``(B,)``, on the logits' device.
 
         The confidence is the geometric mean over frames of the best class's probability,
@@ -88,7 +93,15 @@ class CTCCodec:
         best, indices = logits.float().log_softmax(-1).max(dim=-1)
         return indices, best.mean(dim=-1).exp()
 
-    def decode_greedy(self, logits: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+    def decode_greedy(self, logits: "torch.Tensor") -> "tuple[list[str], torch.Tensor]":
         """Best-path texts and confidences from logits (or log-probabilities) ``(B, T, C)``."""
         indices, confidences = self.best_path(logits)
         return self.decode_indices(indices.cpu().numpy()), confidences.cpu()
+
+
+def best_path_numpy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``CTCCodec.best_path`` for host arrays ``(B, T, C)`` (ONNX inference, no torch)."""
+    logits = logits.astype(np.float32, copy=False)
+    top = logits.max(axis=-1, keepdims=True)
+    log_norm = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1))
+    return logits.argmax(axis=-1), np.exp((top[..., 0] - log_norm).mean(axis=-1))

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from ocr.models.crnn import CRNN, min_width, output_frames
+from ocr.models.crnn import CRNN
+from ocr.models.frames import min_width, output_frames
 
 
 @pytest.mark.parametrize("width", [8, 33, 100, 128, 257])

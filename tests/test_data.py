@@ -11,7 +11,7 @@ from ocr.data.datamodule import SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_problems, resolve_fonts, trdg_fonts_dir
 from ocr.data.render import RenderJob, Style, render_store
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
-from ocr.models.crnn import output_frames
+from ocr.models.frames import output_frames
 from ocr.text import min_frames
 
 from .conftest import SEED_ALPHABET

@@ -5,10 +5,9 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
-from ocr.inference import predict_batch
+from ocr.recognizer import Recognizer
 from ocr.metrics import TextMetrics
 from ocr.training import train
 
@@ -22,10 +21,9 @@ def read_csv_log(run_dir: Path) -> list[dict]:
 
 def accuracy_on(model, datamodule, dataset) -> float:
     metrics = TextMetrics()
-    model.eval()
+    recognizer = Recognizer.from_model(model, "cpu", "32")
     for batch in datamodule.loader(dataset, train=False):
-        texts, _ = predict_batch(model, batch["images"], torch.device("cpu"), "32")
-        metrics.update(texts, batch["labels"])
+        metrics.update([r.text for r in recognizer.read_batch(batch["images"].numpy())], batch["labels"])
     return float(metrics.compute()["char_accuracy"])
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ocr.data.images import pad_batch
+
 # Widths are padded up to a multiple of this (friendlier kernel shapes, fewer shapes).
 WIDTH_MULTIPLE = 8
 
@@ -28,18 +30,8 @@ def collate(items: Sequence[Item | None]) -> dict:
     if not kept:
         return {"images": torch.zeros(0, 1, 1, WIDTH_MULTIPLE, dtype=torch.uint8), "widths": torch.zeros(0, dtype=torch.long),
                 "labels": [], "index": torch.zeros(0, dtype=torch.long), "skipped": len(items)}
-    heights = {image.shape[0] for _, image, _ in kept}
-    if len(heights) != 1:
-        raise ValueError(f"a batch mixes image heights {sorted(heights)}; resize to imgH first")
-    height = heights.pop()
+    batch = pad_batch([image for _, image, _ in kept], WIDTH_MULTIPLE)
     widths = [image.shape[1] for _, image, _ in kept]
-    width = math.ceil(max(widths) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
-    # Each image is padded with its background: the median of its last column.
-    backgrounds = np.median(np.stack([image[:, -1] for _, image, _ in kept]), axis=1).astype(np.uint8)
-    batch = np.empty((len(kept), 1, height, width), dtype=np.uint8)
-    for row, (_, image, _) in enumerate(kept):
-        batch[row, 0, :, : image.shape[1]] = image
-        batch[row, 0, :, image.shape[1] :] = backgrounds[row]
     return {
         "images": torch.from_numpy(batch),
         "widths": torch.tensor(widths, dtype=torch.long),

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ocr.data.batching import WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
 from ocr.data.labels import read_gt_file, read_trdg_folder, screen
+from ocr.data.lmdb_store import LmdbImages
 from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_store
 from ocr.data.store import ImageStore
@@ -164,7 +165,7 @@ class FolderDataModule(OCRDataModule):
     ``root`` is the training data (``val_fraction`` of it held out for validation);
     ``test_root`` the test data, one test set per folder (without it, the validation
     split is the test set). ``format``: ``gt`` (a ``gt_file`` of ``<path>\\t<label>``
-    lines) or ``trdg`` (trdg's output folders).
+    lines), ``trdg`` (trdg's output folders) or ``lmdb``.
     """
 
     def __init__(
@@ -190,8 +191,11 @@ class FolderDataModule(OCRDataModule):
         produce: they are scored as the errors they will be."""
         if not root.is_dir():
             raise FileNotFoundError(f"data folder {root} does not exist")
+        policy = "keep" if test else self.unknown_chars
+        if self.format == "lmdb":
+            return LmdbImages(root, self.alphabet, self.imgH, self.max_width, policy)
         entries = READERS[self.format](root, self.gt_file)
-        kept = screen(entries, root, self.alphabet, "keep" if test else self.unknown_chars, self.max_width)
+        kept = screen(entries, root, self.alphabet, policy, self.max_width)
         return LabelledImages(kept, self.imgH, self.max_width, name=root.name)
 
     def setup(self, stage: str | None = None) -> None:
@@ -209,6 +213,7 @@ class FolderDataModule(OCRDataModule):
 READERS = {
     "gt": lambda root, gt_file: read_gt_file(root, gt_file),
     "trdg": lambda root, gt_file: read_trdg_folder(root),
+    "lmdb": None,  # a dataset of its own: LmdbImages
 }
 
 

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ocr.data.batching import Item
 from ocr.data.images import ImageError, pad_to_width, read_image
 from ocr.data.store import ImageStore
-from ocr.models.crnn import min_width
+from ocr.models.frames import min_width
 from ocr.text import min_frames
 
 log = logging.getLogger(__name__)

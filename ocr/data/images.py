@@ -86,6 +86,22 @@ def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
     return np.concatenate([image, edge], axis=1)
 
 
+def pad_batch(images: list[np.ndarray], multiple: int = 8) -> np.ndarray:
+    """Stack same-height images into ``(B, 1, H, W)`` uint8, each padded on the right
+    with its background (the median of its last column) to the widest, rounded up to a
+    multiple of ``multiple``."""
+    height = images[0].shape[0]
+    if any(image.shape[0] != height for image in images):
+        raise ValueError(f"a batch mixes image heights {sorted({im.shape[0] for im in images})}; resize to imgH first")
+    width = -(-max(image.shape[1] for image in images) // multiple) * multiple
+    backgrounds = np.median(np.stack([image[:, -1] for image in images]), axis=1).astype(np.uint8)
+    batch = np.empty((len(images), 1, height, width), dtype=np.uint8)
+    for row, image in enumerate(images):
+        batch[row, 0, :, : image.shape[1]] = image
+        batch[row, 0, :, image.shape[1] :] = backgrounds[row]
+    return batch
+
+
 def read_image(source, imgH: int, max_width: int, name: str | None = None) -> np.ndarray:
     """Open, convert and resize in one call; raises ImageError naming the file."""
     try:

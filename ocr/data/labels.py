@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from ocr.models.crnn import output_frames
+from ocr.models.frames import output_frames
 from ocr.text import min_frames
 
 log = logging.getLogger(__name__)
@@ -73,17 +73,11 @@ def read_trdg_folder(root: Path) -> list[Entry]:
 
 
 def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int) -> list[tuple[str, str]]:
-    """Absolute image paths with their labels, for the entries that can be used.
-
-    ``unknown_chars``: labels with characters outside the alphabet are an ``error``, or
-    ``skip``ped, or (test data, where they are simply scored as errors) ``keep``t.
-    """
-    if unknown_chars not in ("error", "skip", "keep"):
-        raise ValueError(f"data.unknown_chars must be 'error' or 'skip', got {unknown_chars!r}")
+    """Absolute image paths with their labels, for the entries of a folder that can be used
+    (see ``screen_labels``); paths must stay inside ``root``, exist and appear once."""
     root = root.resolve()
-    allowed, longest = set(alphabet), output_frames(max_width)
-    kept, seen = [], set()
     problems: dict[str, list[str]] = defaultdict(list)
+    located, seen = [], set()
     for file, label, where in entries:
         path = (root / file).resolve()
         if not path.is_relative_to(root):
@@ -92,7 +86,26 @@ def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, 
             problems["duplicate entries"].append(f"{where} {file!r}")
         elif not path.is_file():
             problems["missing images"].append(f"{where} {file!r}")
-        elif not label:
+        else:
+            located.append((str(path), label, where))
+        seen.add(path)
+    return screen_labels(located, str(root), alphabet, unknown_chars, max_width, problems, len(entries))
+
+
+def screen_labels(entries: list[Entry], source: str, alphabet: str, unknown_chars: str, max_width: int,
+                  problems: dict[str, list[str]] | None = None, total: int | None = None) -> list[tuple[str, str]]:
+    """``(key, label)`` for the entries whose labels can be trained on.
+
+    ``unknown_chars``: labels with characters outside the alphabet are an ``error``, or
+    ``skip``ped, or (test data, where they are simply scored as errors) ``keep``t.
+    """
+    if unknown_chars not in ("error", "skip", "keep"):
+        raise ValueError(f"data.unknown_chars must be 'error' or 'skip', got {unknown_chars!r}")
+    problems = problems if problems is not None else defaultdict(list)
+    allowed, longest = set(alphabet), output_frames(max_width)
+    kept = []
+    for key, label, where in entries:
+        if not label:
             problems["empty labels"].append(where)
         elif not set(label) <= allowed and unknown_chars != "keep":
             extra = "".join(sorted(set(label) - allowed))
@@ -100,17 +113,17 @@ def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, 
         elif min_frames(label) > longest:
             problems[f"labels too long for max_width={max_width}"].append(f"{where} {label!r}")
         else:
-            kept.append((str(path), label))
-        seen.add(path)
+            kept.append((key, label))
     unknown = problems.get("labels with characters outside the alphabet")
     if unknown and unknown_chars == "error":
         raise LabelFileError(
-            f"{len(unknown)} labels under {root} have characters outside the alphabet, e.g. "
+            f"{len(unknown)} labels in {source} have characters outside the alphabet, e.g. "
             f"{'; '.join(unknown[:5])}. Add them to model.alphabet or set data.unknown_chars=skip."
         )
+    total = len(entries) if total is None else total
     if problems:
         details = "; ".join(f"{len(v)} {k} (e.g. {', '.join(v[:3])})" for k, v in problems.items())
-        log.warning("%s: kept %d of %d entries; skipped %s", root, len(kept), len(entries), details)
+        log.warning("%s: kept %d of %d entries; skipped %s", source, len(kept), total, details)
     if not kept:
-        raise LabelFileError(f"{root}: no usable entries out of {len(entries)}")
+        raise LabelFileError(f"{source}: no usable entries out of {total}")
     return kept

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ocr.data import layers, store
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator
-from ocr.models.crnn import min_width
+from ocr.models.frames import min_width
 from ocr.text import min_frames
 
 log = logging.getLogger(__name__)

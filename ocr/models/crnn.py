@@ -12,20 +12,6 @@ from torch import nn
 PAPER_CHANNELS = (64, 128, 256, 256, 512, 512, 512)
 
 
-def output_frames(width: int | torch.Tensor) -> int | torch.Tensor:
-    """Frames (CTC time steps) the CNN produces for an input ``width`` pixels wide.
-
-    Two 2x2 poolings quarter the width, two (2, 1) poolings with padding 1 add a column
-    each and the last 2x2 convolution removes one: ``T = width // 4 + 1``.
-    """
-    return width // 4 + 1
-
-
-def min_width(frames: int) -> int:
-    """The narrowest input width giving at least ``frames`` CTC frames."""
-    return max(4 * (frames - 1), 8)
-
-
 class BidirectionalLSTM(nn.Module):
     def __init__(self, nIn: int, nHidden: int, nOut: int):
         super().__init__()

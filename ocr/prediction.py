@@ -1,0 +1,70 @@
+"""``predict(cfg)``: what ``python predict.py`` does. Imports no torch for ONNX models."""
+from __future__ import annotations
+
+import glob
+import logging
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ocr.data.images import ImageError
+from ocr.data.labels import IMAGE_SUFFIXES
+from ocr.recognizer import Recognizer
+
+log = logging.getLogger(__name__)
+
+
+def expand_inputs(inputs: str | list[str]) -> list[Path]:
+    """Image paths from a file, a folder (searched recursively), a glob, or a ``.txt``
+    file of paths (one per line, relative to the text file); several of them in a list."""
+    paths: list[Path] = []
+    for item in [inputs] if isinstance(inputs, (str, Path)) else inputs:
+        item = str(item)
+        path = Path(item).expanduser()
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.suffix.lower() == ".txt" and path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            paths += [path.parent / line.strip() for line in lines if line.strip()]
+        elif path.exists():
+            paths.append(path)
+        else:
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"inputs={item}: no such file, folder or matching images")
+            paths += [Path(m) for m in matches]
+    return paths
+
+
+def predict(cfg) -> list[tuple[str, str, float]]:
+    """Read every input image; print or write ``file<TAB>text<TAB>confidence`` lines.
+    Unreadable files are reported on stderr and skipped."""
+    recognizer = Recognizer.load(cfg.ckpt_path, device=cfg.get("device"), precision=cfg.precision,
+                                 batch_size=cfg.batch_size, max_width=cfg.max_width, decode=dict(cfg.decode))
+    paths = expand_inputs(cfg.inputs)
+    rows: list[tuple[str, str, float]] = []
+    failed = 0
+    out = open(cfg.output, "w", encoding="utf-8") if cfg.get("output") else sys.stdout
+    try:
+        with tqdm(total=len(paths), unit="img", disable=len(paths) < cfg.progress_from, file=sys.stderr) as bar:
+            for start in range(0, len(paths), cfg.chunk):
+                chunk = paths[start : start + cfg.chunk]
+                names, images = [], []
+                for path in chunk:
+                    try:
+                        images.append(recognizer.prepare(path, name=str(path)))
+                        names.append(str(path))
+                    except ImageError as err:
+                        failed += 1
+                        print(f"skipped: {err}", file=sys.stderr)
+                for name, reading in zip(names, recognizer.read_prepared(images) if images else []):
+                    rows.append((name, reading.text, reading.confidence))
+                    out.write(f"{name}\t{reading.text}\t{reading.confidence:.4f}\n")
+                bar.update(len(chunk))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"{failed} of {len(paths)} files could not be read (see above)", file=sys.stderr)
+    return rows

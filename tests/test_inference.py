@@ -1,0 +1,211 @@
+"""Reading images as users do: every image mode, decoders, export parity, predict.py."""
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ocr import Recognizer
+from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
+from ocr.data.images import MAX_PIXELS, ImageError, read_image
+from ocr.decoding import Decoder, prefix_beam_search
+from ocr.export import export_onnx, export_torchscript
+from ocr.models.system import OCRSystem
+from ocr.text import CTCCodec
+
+from .conftest import run_entry_point
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
+    torch.manual_seed(0)
+    model = OCRSystem(ALPHABET, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16))
+    path = tmp_path_factory.mktemp("model") / "model.ckpt"
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    model.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def word(tmp_path_factory) -> Image.Image:
+    """An RGB word image with EXIF-free content and some colour."""
+    image = Image.new("RGB", (90, 30), (235, 230, 220))
+    for x in range(8, 80, 12):
+        image.paste((30, 40, 120), (x, 6, x + 6, 24))
+    return image
+
+
+def test_every_image_mode_gives_the_same_model_input(word, tmp_path):
+    reference = read_image(word.convert("L"), 32, 800)
+    variants = {
+        "rgb.png": word, "l.png": word.convert("L"), "rgba.png": word.convert("RGBA"),
+        "p.png": word.convert("P"), "cmyk.jpg": word.convert("CMYK"), "i16.png": word.convert("L"),
+        "la.png": word.convert("LA"), "q.jpg": word, "b.bmp": word, "t.tiff": word, "w.webp": word,
+    }
+    for name, image in variants.items():
+        path = tmp_path / name
+        if name == "i16.png":  # 16-bit grayscale: the same levels times 257
+            Image.fromarray(np.asarray(image, dtype=np.uint16) * 257).save(path)
+        else:
+            image.save(path, quality=95) if name.endswith((".jpg", ".webp")) else image.save(path)
+        pixels = read_image(path, 32, 800)
+        assert pixels.shape == reference.shape, name
+        tolerance = 12 if name.endswith((".jpg", ".webp")) or name == "p.png" else 1
+        assert np.abs(pixels.astype(int) - reference).mean() < tolerance, name
+
+
+def test_exif_orientation_is_honoured(word, tmp_path):
+    rotated = word.rotate(90, expand=True)  # stored sideways, EXIF says: turn it back
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    rotated.save(tmp_path / "sideways.jpg", exif=exif, quality=95)
+    assert read_image(tmp_path / "sideways.jpg", 32, 800).shape == read_image(word, 32, 800).shape
+
+
+def test_bad_images_are_refused_with_their_name(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    Image.new("L", (60, 20)).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:40])
+    for name in ("empty.png", "text.png", "cut.png", "missing.png"):
+        with pytest.raises(ImageError, match=name):
+            read_image(tmp_path / name, 32, 800, name=str(tmp_path / name))
+
+
+def test_decompression_bombs_are_refused_before_decoding(tmp_path):
+    side = int(math.isqrt(MAX_PIXELS)) + 10
+    Image.new("1", (side, side)).save(tmp_path / "bomb.png")  # tiny file, huge image
+    with pytest.raises(ImageError, match="over the limit"):
+        read_image(tmp_path / "bomb.png", 32, 800)
+
+
+def test_extreme_shapes_are_read(tmp_path):
+    for size in ((1, 1), (5000, 10), (10, 400)):
+        pixels = read_image(Image.new("L", size, 200), 32, 800)
+        assert pixels.shape[0] == 32 and 1 <= pixels.shape[1] <= 800
+
+
+def test_recognizer_reads_paths_pil_images_and_arrays_in_order(checkpoint, word, tmp_path):
+    word.save(tmp_path / "w.png")
+    recognizer = Recognizer.load(checkpoint, precision="32")
+    readings = recognizer.read([tmp_path / "w.png", word, np.asarray(word), word.resize((40, 14))])
+    assert len(readings) == 4 and readings[0] == readings[1] == readings[2]
+    assert all(0 <= r.confidence <= 1 for r in readings)
+    assert recognizer.read(word)[0] == readings[0]
+
+
+def test_beam_search_sums_alignments_where_greedy_cannot():
+    # Two frames, blank 0.6 and 'a' 0.4 each: the best path is "" (0.36), but "a" has
+    # three alignments (a-a, a-blank, blank-a) worth 0.64.
+    log_probs = np.log(np.array([[0.6, 0.4], [0.6, 0.4]], dtype=np.float32))
+    prefix, score = prefix_beam_search(log_probs, beam_width=4)
+    assert prefix == (1,) and math.isclose(math.exp(score), 0.64, rel_tol=1e-5)
+    codec = CTCCodec("a")
+    assert Decoder(codec, "greedy")(log_probs[None])[0] == [""]
+    assert Decoder(codec, "beam")(log_probs[None])[0] == ["a"]
+
+
+def test_lexicon_decoding_picks_the_most_probable_word_near_the_reading():
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
+    logits = np.full((1, 8, 27), -8.0, dtype=np.float32)
+    for t, c in enumerate("ca-t"):  # "cat" with a doubtful third frame
+        if c != "-":
+            logits[0, 2 * t, codec.alphabet.index(c) + 1] = 6.0
+        logits[0, 2 * t + 1, 0] = 6.0
+    logits[0, 4, 0], logits[0, 4, codec.alphabet.index("r") + 1] = 2.0, 1.5  # 'r' a little less likely than nothing
+    assert Decoder(codec, "greedy")(logits)[0] == ["cat"]
+    texts, _ = Decoder(codec, "lexicon", lexicon=["cart", "dog", "cut"])(logits)
+    assert texts == ["cart"]  # within 1 edit; "cut" needs a substitution against strong evidence
+    with pytest.raises(ValueError, match="lexicon"):
+        Decoder(codec, "lexicon")
+
+
+def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_path):
+    model = model_from_checkpoint(checkpoint)
+    onnx_path, ts_path = export_onnx(model, tmp_path / "m.onnx"), export_torchscript(model, tmp_path / "m.ts")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    scripted = torch.jit.load(str(ts_path))
+    rng = np.random.default_rng(0)
+    for width in (8, 41, 128, 333):
+        images = rng.integers(0, 256, size=(3, 1, 32, width), dtype=np.uint8)
+        with torch.no_grad():
+            reference = model(torch.from_numpy(images)).numpy()
+            traced = scripted(torch.from_numpy(images)).numpy()
+        exported = session.run(None, {"images": images})[0]
+        assert np.abs(exported - reference).max() < 1e-4 and np.abs(traced - reference).max() < 1e-4, width
+    readers = [Recognizer.load(p, precision="32") for p in (checkpoint, onnx_path, ts_path)]
+    images = [rng.integers(0, 256, size=(32, w), dtype=np.uint8) for w in (20, 64, 200)]
+    texts = [[r.text for r in reader.read_prepared(images)] for reader in readers]
+    assert texts[0] == texts[1] == texts[2]
+
+
+def test_checkpoints_load_without_running_pickled_code(checkpoint, tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    evil = tmp_path / "evil.ckpt"
+    with open(evil, "wb") as f:
+        pickle.dump({"state_dict": {}, "hyper_parameters": {}, "x": Payload()}, f)
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_checkpoint(evil)
+    slim = slim_checkpoint(checkpoint, tmp_path / "slim.ckpt")
+    assert load_checkpoint(slim)["state_dict"]["model.rnn.1.embedding.weight"].dtype == torch.float16
+    assert Recognizer.load(slim, precision="32").read(np.full((32, 50), 200, np.uint8))
+
+
+@pytest.mark.slow
+def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint, word, tmp_path):
+    images = tmp_path / "images"
+    (images / "nested").mkdir(parents=True)
+    word.save(images / "a.png")
+    word.convert("CMYK").save(images / "nested" / "b.jpg")
+    (images / "broken.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "list.txt").write_text("images/a.png\nimages/nested/b.jpg\n")
+    onnx_path = export_onnx(model_from_checkpoint(checkpoint), tmp_path / "m.onnx")
+    for model in (checkpoint, onnx_path):
+        out = tmp_path / "out.tsv"
+        result = run_entry_point("predict.py", f"ckpt_path={model}", f"inputs={images}", f"output={out}")
+        rows = [line.split("\t") for line in out.read_text().splitlines()]
+        assert sorted(r[0].rsplit("/", 1)[1] for r in rows) == ["a.png", "b.jpg"]
+        assert "broken.png" in result.stderr and "1 of 3 files could not be read" in result.stderr
+    listed = run_entry_point("predict.py", f"ckpt_path={onnx_path}", f"inputs={tmp_path / 'list.txt'}")
+    globbed = run_entry_point("predict.py", f"ckpt_path={onnx_path}", f"inputs={images}/*.png")
+    assert len(listed.stdout.splitlines()) == 2 and len(globbed.stdout.splitlines()) == 1
+
+
+def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoint, word, tmp_path):
+    import json
+
+    from ocr.evaluation import evaluate
+    from ocr.hydra_utils import compose_config
+
+    roots = []
+    for name, labels in (("one", ["ab", "cd"]), ("two", ["efg", "h", "ij"])):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(len(labels)):
+            word.save(root / f"{i}.png")
+        (root / "gt.txt").write_text("".join(f"{i}.png\t{label}\n" for i, label in enumerate(labels)))
+        roots.append(str(root))
+    out = tmp_path / "eval"
+    cfg = compose_config("evaluate", [f"ckpt_path={checkpoint}", "data=folder", f"data.root=[{roots[0]},{roots[1]}]",
+                                      "num_workers=0", "precision=32"], out)
+    results = evaluate(cfg)
+    assert list(results) == ["one", "two", "total"]
+    assert (results["one"]["n"], results["two"]["n"], results["total"]["n"]) == (2, 3, 5)
+    chars = {"one": 4, "two": 6}
+    pooled_cer = sum(results[k]["cer"] * chars[k] for k in chars) / 10  # edits / characters, pooled
+    assert results["total"]["cer"] == pytest.approx(pooled_cer)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["n"] == 5 and {"word_accuracy", "char_accuracy", "cer", "ned", "confidence",
+                                "word_accuracy_alnum", "cer_alnum"} <= set(saved)
+    assert len((out / "predictions.tsv").read_text().splitlines()) == 6
