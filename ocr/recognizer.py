@@ -156,8 +156,9 @@ class Recognizer:
             if not pipelined:
                 done = [(chosen, self.read_batch(pixels))]
             else:  # launch this batch before turning the previous one into text
+                launched = (chosen, self.backend.launch_greedy(pixels))
                 done = [(pending[0], self._texts(pending[1]))] if pending is not None else []
-                pending = (chosen, self.backend.launch_greedy(pixels))
+                pending = launched
             for indices, batch_readings in done:
                 for i, reading in zip(indices, batch_readings):
                     readings[i] = reading
