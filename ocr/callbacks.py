@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
+
+from ocr.data.store import atomic_write
 
 
 class ThroughputMonitor(pl.Callback):
@@ -42,3 +46,18 @@ class ThroughputMonitor(pl.Callback):
             self._sync(trainer)
             self.images_per_sec = self._images / (time.perf_counter() - self._start)
             pl_module.log("train/images_per_sec", self.images_per_sec, rank_zero_only=True)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside the target, synced, then renamed:
+    a kill or a full disk never leaves a truncated checkpoint, and the previous one
+    stays whole until the new one is complete."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            atomic_write(path, lambda f: torch.save(checkpoint, f))
+        except OSError as err:
+            raise OSError(err.errno, f"could not write checkpoint {path}: {err.strerror or err}; "
+                                     "the previous checkpoint is intact") from err

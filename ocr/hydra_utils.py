@@ -69,7 +69,9 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer
     kwargs = trainer_kwargs(OmegaConf.to_container(cfg, resolve=True), torch.cuda.device_count())
     log.info("trainer: accelerator=%s devices=%s strategy=%s precision=%s", kwargs["accelerator"],
              kwargs["devices"], kwargs.get("strategy"), kwargs["precision"])
-    return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False)
+    from ocr.callbacks import AtomicCheckpointIO
+
+    return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
 def compose_config(name: str, overrides: list[str], output_dir: str | Path, cache_dir: str | Path | None = None) -> DictConfig:

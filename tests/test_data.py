@@ -25,9 +25,10 @@ def job(words, seed=7, **style):
 
 def test_rendering_is_deterministic_and_independent_of_process_count(tmp_path):
     words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-    one = store.ImageStore(render_store(job(words), tmp_path / "one", workers=1, shard_size=2))
-    two = store.ImageStore(render_store(job(words), tmp_path / "two", workers=2, shard_size=2))
-    other_seed = store.ImageStore(render_store(job(words, seed=8), tmp_path / "three", workers=1))
+    assert render_store(job(words), tmp_path / "one", workers=1, shard_size=2) == 6
+    render_store(job(words), tmp_path / "two", workers=2, shard_size=2)
+    render_store(job(words, seed=8), tmp_path / "three", workers=1)
+    one, two, other_seed = (store.ImageStore(tmp_path / name) for name in ("one", "two", "three"))
     assert one.labels == two.labels == words
     for i in range(len(words)):
         assert one.image(i).shape[0] == 32
@@ -42,7 +43,7 @@ def test_complete_store_is_reused_and_partial_store_is_resumed(tmp_path, monkeyp
     first = store.ImageStore(folder).image(3)
     # A second run renders nothing.
     monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered again"))
-    render_store(job(words), folder, workers=1, shard_size=2)
+    assert render_store(job(words), folder, workers=1, shard_size=2) == 0
     monkeypatch.undo()
     # Lose the manifest and one shard: only that shard is rendered again.
     (folder / store.MANIFEST).unlink()
@@ -52,14 +53,15 @@ def test_complete_store_is_reused_and_partial_store_is_resumed(tmp_path, monkeyp
     calls = []
     original = render_module.render_word
     monkeypatch.setattr(render_module, "render_word", lambda j, i: calls.append(i) or original(j, i))
-    render_store(job(words), folder, workers=1, shard_size=2)
+    assert render_store(job(words), folder, workers=1, shard_size=2) == 2
     assert sorted(calls) == [2, 3]
     assert np.array_equal(store.ImageStore(folder).image(3), first)
 
 
 def test_images_are_wide_enough_for_their_labels(tmp_path):
     words = ["ll", "iiii", "lllllll"]  # narrow glyphs; repeats need blanks between them
-    rendered = store.ImageStore(render_store(job(words), tmp_path / "s", workers=1))
+    render_store(job(words), tmp_path / "s", workers=1)
+    rendered = store.ImageStore(tmp_path / "s")
     for i, word in enumerate(rendered.labels):
         assert output_frames(rendered.widths[i]) >= min_frames(word)
 

@@ -32,10 +32,12 @@ def _lines(path: Path) -> list[str]:
     except FileNotFoundError:
         raise LabelFileError(f"{path}: no such label file") from None
     try:
-        return data.decode("utf-8-sig").splitlines()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise LabelFileError(f"{path}:{line}: not UTF-8 ({err.reason} at byte {err.start}); save the file as UTF-8") from None
+    # Lines end at "\n" (or "\r\n") only: labels may hold other Unicode line separators.
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def read_gt_file(root: Path, gt_file: str = "gt.txt") -> list[Entry]:

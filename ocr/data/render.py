@@ -165,18 +165,20 @@ def _render_shard(task: tuple[int, int, int]) -> int:
     return stop - start
 
 
-def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int = 1000, desc: str = "render") -> Path:
-    """Render ``job`` into the store ``folder`` unless it is complete already.
+def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int = 1000, desc: str = "render") -> int:
+    """Render ``job`` into the store ``folder`` unless it is complete already; returns
+    how many images this call rendered.
 
     Shards already whole are kept (an interrupted rendering resumes); a lock makes
     concurrent runs sharing the folder render it once.
     """
     folder = Path(folder)
     if store.is_complete(folder):
-        return folder
+        return 0
     with store.locked(folder):
         if store.is_complete(folder):  # another process finished it while we waited
-            return folder
+            log.info("%s: completed by another process", folder)
+            return 0
         folder.mkdir(parents=True, exist_ok=True)
         n = len(job.words)
         bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
@@ -197,4 +199,4 @@ def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int
         rendered = store.ImageStore(folder)
         if len(rendered) < n:
             log.warning("%s: trdg refused %d of %d words", folder, n - len(rendered), n)
-    return folder
+    return n - done

@@ -1,0 +1,172 @@
+"""Nothing lost: killed runs resume, killed renders complete, shared caches render once,
+non-finite losses are caught, a full disk leaves the last checkpoint whole."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from ocr.callbacks import AtomicCheckpointIO
+from ocr.checkpoint import load_checkpoint
+from ocr.data import store
+from ocr.data.labels import LabelFileError
+from ocr.models.system import NonFiniteLossError, OCRSystem
+from ocr.training import train
+
+from .conftest import ROOT, run_entry_point
+
+RENDER_SCRIPT = """
+import sys
+from ocr.data.fonts import trdg_fonts_dir
+from ocr.data.render import RenderJob, Style, render_store
+words = tuple(f"w{i}" for i in range(int(sys.argv[2])))
+job = RenderJob(words, (str(trdg_fonts_dir() / "Roboto-Regular.ttf"),), Style(), seed=3, imgH=32, max_width=400)
+print("rendered", render_store(job, sys.argv[1], workers=1, shard_size=int(sys.argv[3])), flush=True)
+"""
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for(condition, timeout: float = 240, what: str = "") -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def saved_step(path: Path) -> int:
+    try:
+        return load_checkpoint(path)["global_step"]
+    except (FileNotFoundError, ValueError):
+        return -1
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_then_the_same_command_resumes(tmp_path, cache_dir):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    command = ["train.py", "debug=tiny", f"paths.cache_dir={cache_dir}", f"hydra.run.dir={run}", "ckpt_path=last",
+               "callbacks.model_checkpoint.every_n_train_steps=3", "test=false"]
+    process = start([*command, "trainer.max_epochs=100"])
+    wait_for(lambda: saved_step(last) >= 12 or process.poll() is not None, what="a checkpoint")
+    kill(process)
+    step = saved_step(last)
+    assert step >= 12
+    for checkpoint in (run / "checkpoints").glob("*.ckpt"):  # nothing truncated
+        load_checkpoint(checkpoint)
+    epoch = load_checkpoint(last)["epoch"]
+    result = run_entry_point(*command, f"trainer.max_epochs={epoch + 2}")
+    assert "Restoring states from the checkpoint path at" in result.stderr + result.stdout
+    assert saved_step(last) > step
+
+
+@pytest.mark.slow
+def test_kill_9_during_rendering_leaves_a_store_that_is_completed_not_used(tmp_path):
+    folder = tmp_path / "store"
+    process = start(["-c", RENDER_SCRIPT, str(folder), "4000", "40"])
+    wait_for(lambda: len(list(folder.glob("shard-*.json"))) >= 3 or process.poll() is not None, what="shards")
+    kill(process)
+    whole = len(list(folder.glob("shard-*.json")))
+    assert 3 <= whole < 100
+    with pytest.raises(FileNotFoundError, match="not a complete image store"):
+        store.ImageStore(folder)
+    done = run_entry_point_code(RENDER_SCRIPT, folder, 4000, 40)
+    assert done == 4000 - 40 * whole  # only the missing shards were rendered
+    assert len(store.ImageStore(folder)) == 4000
+
+
+def run_entry_point_code(code: str, *args) -> int:
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return int(result.stdout.split("rendered")[-1])
+
+
+@pytest.mark.slow
+def test_two_runs_sharing_a_cache_render_it_once(tmp_path):
+    folder = tmp_path / "shared"
+    processes = [start(["-c", RENDER_SCRIPT, str(folder), "300", "50"]) for _ in range(2)]
+    counts = sorted(int(p.communicate(timeout=600)[0].split("rendered")[-1]) for p in processes)
+    assert counts == [0, 300]
+    assert len(store.ImageStore(folder)) == 300
+
+
+def test_a_non_finite_step_is_skipped_and_counted(train_cfg, monkeypatch):
+    cfg = train_cfg("debug=fdr")
+    pl.seed_everything(cfg.seed, workers=True)
+    instantiate(cfg.data)
+    initial = {k: v.clone() for k, v in instantiate(cfg.model).named_parameters()}
+    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels: logits.float().sum() * float("nan"))
+    _, objects = train(cfg)
+    model = objects["model"]
+    assert model.nonfinite_steps == 1
+    for name, value in model.named_parameters():
+        assert torch.equal(value.detach().cpu(), initial[name]), name
+
+
+def test_a_loss_that_stays_non_finite_stops_the_run_naming_the_batch(train_cfg, monkeypatch):
+    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels: logits.float().sum() * float("inf"))
+    with pytest.raises(NonFiniteLossError, match=r"3 steps in a row.*labels of lengths"):
+        train(train_cfg("model.max_nonfinite_steps=3", "test=false"))
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1, "weights": torch.ones(100)}, path)
+
+    def full_disk(obj, f):
+        f.write(b"partial bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"could not write checkpoint .*last.ckpt: No space left on device; the previous"):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.imgH=30", "imgH must be a positive multiple of 16, got imgH=30"),
+    ("model.alphabet=abca", "duplicate characters 'a'"),
+])
+def test_bad_model_configs_say_what_to_change(train_cfg, override, message):
+    with pytest.raises(InstantiationException, match=message):
+        instantiate(train_cfg(override).model)
+
+
+def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_cfg, tmp_path):
+    from PIL import Image
+
+    _, first = train(train_cfg("debug=fdr"))
+    checkpoint = tmp_path / "model.ckpt"
+    first["trainer"].save_checkpoint(checkpoint)
+    data = tmp_path / "real"
+    data.mkdir()
+    for i in range(10):
+        Image.new("L", (60, 20), 200).save(data / f"{i}.png")
+    (data / "gt.txt").write_text("".join(f"{i}.png\t{'naïve' if i == 3 else 'plain'}\n" for i in range(10)))
+    folder = ["data=folder", f"data.root={data}", "data.batch_size=4", "~data.count", "~data.test_count",
+              "~data.fonts", "~data.render_workers"]  # the synthetic-data settings of debug=tiny
+    with pytest.raises(LabelFileError, match=r"gt.txt:4 'naïve' \('ï'\)"):
+        train(train_cfg("debug=fdr", f"init_from={checkpoint}", *folder))
+    _, tuned = train(train_cfg("debug=fdr", f"init_from={checkpoint}", "init_extend_alphabet='ï'", *folder))
+    assert tuned["model"].codec.alphabet == first["model"].codec.alphabet + "ï"
