@@ -1,8 +1,11 @@
 """Turning composed configs into Lightning objects."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +77,11 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer
     return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
-def compose_config(name: str, overrides: list[str], output_dir: str | Path, cache_dir: str | Path | None = None) -> DictConfig:
+def compose_config(name: str, overrides: list[str], output_dir: str | Path, cache_dir: str | Path | None = None,
+                   keep_hydra: bool = False) -> DictConfig:
     """Compose ``conf/<name>.yaml`` as an entry point would, outside of ``@hydra.main``
-    (tests, benchmarks), with outputs in ``output_dir``."""
+    (tests, benchmarks), with outputs in ``output_dir``; ``keep_hydra`` keeps the
+    ``hydra`` node (launcher and sweep settings) that an entry point does not see."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -86,8 +91,53 @@ def compose_config(name: str, overrides: list[str], output_dir: str | Path, cach
         cfg = compose(name, overrides=overrides, return_hydra_config=True)
         HydraConfig().set_config(cfg)
     with open_dict(cfg):
-        del cfg.hydra  # an entry point's config has no hydra node either
+        if not keep_hydra:
+            del cfg.hydra
         cfg.paths.output_dir = str(output_dir)
         if cache_dir is not None:
             cfg.paths.cache_dir = str(cache_dir)
     return cfg
+
+
+@contextlib.contextmanager
+def distributed_job(world_size: int) -> Iterator[None]:
+    """Scope one training job's DDP state, so that the next job of a multirun sweep
+    (``train.py -m``) starts afresh.
+
+    Lightning starts ranks 1..N-1 by re-running the command line; inside a sweep job
+    that line becomes this job's own overrides and run directory (not the sweep
+    again). Afterwards the process group and the variables Lightning exported
+    (``LOCAL_RANK`` among them, which would make the next job wait for ranks that
+    nobody starts) are undone.
+    """
+    saved_env = {key: os.environ.get(key) for key in _DDP_VARIABLES}
+    saved_argv = list(sys.argv)
+    if world_size > 1:
+        _relaunch_as_this_job()
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        sys.argv = saved_argv
+
+
+_DDP_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def _relaunch_as_this_job() -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import read_write
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    hydra_cfg = HydraConfig.get()
+    with read_write(hydra_cfg.run):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    sys.argv = [sys.argv[0], f"--config-name={hydra_cfg.job.config_name}", *hydra_cfg.overrides.task]

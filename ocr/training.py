@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ocr.checkpoint import load_checkpoint
-from ocr.hydra_utils import build_trainer, instantiate_group
+from ocr.hydra_utils import build_trainer, distributed_job, instantiate_group
 from ocr.report import format_table, write_json
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict]:
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), output_dir))
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-
-    if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-        if trainer.is_global_zero:
-            write_json(output_dir / "test_metrics.json", {"checkpoint": best or None, "sets": model.test_results})
-            print(f"\nTest metrics ({best or 'final weights'}):\n{format_table(model.test_results)}\n")
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    with distributed_job(trainer.world_size):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), output_dir))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.get("test"):
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+            if trainer.is_global_zero:
+                write_json(output_dir / "test_metrics.json", {"checkpoint": best or None, "sets": model.test_results})
+                print(f"\nTest metrics ({best or 'final weights'}):\n{format_table(model.test_results)}\n")
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer}

@@ -98,3 +98,11 @@ def test_unknown_config_key_is_refused_by_name(train_cfg):
 
     with pytest.raises(ConfigCompositionException, match="nHiden"):
         train_cfg("model.nHiden=3")
+
+
+def test_slurm_launcher_composes_for_a_multi_node_sweep(tmp_path, cache_dir):
+    cfg = compose_config("train", ["hydra/launcher=slurm", "trainer=gpu", "trainer.num_nodes=2",
+                                   "hydra.launcher.partition=gpu"], tmp_path, cache_dir, keep_hydra=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (2, 1, 1, "gpu")

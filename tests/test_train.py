@@ -131,11 +131,12 @@ def test_multirun_gives_each_job_its_own_directory(tmp_path, cache_dir):
 
 
 @pytest.mark.slow
-def test_ddp_with_two_cpu_processes_counts_every_test_image_once(tmp_path, cache_dir):
-    run = tmp_path / "ddp"
-    run_entry_point("train.py", "debug=tiny", f"paths.cache_dir={cache_dir}", "trainer.gpus=null",
-                    "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
-                    f"hydra.run.dir={run}", timeout=900)
-    result = json.loads((run / "test_metrics.json").read_text())
-    assert result["sets"]["synth_test"]["n"] == 40  # 20 per process, summed exactly
-    assert (run / "checkpoints" / "best.ckpt").is_file()
+def test_ddp_with_two_cpu_processes_in_a_sweep_counts_every_test_image_once(tmp_path, cache_dir):
+    sweep = tmp_path / "ddp"
+    run_entry_point("train.py", "-m", "debug=tiny", f"paths.cache_dir={cache_dir}", "trainer.gpus=null",
+                    "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "model.nHidden=16,24",
+                    f"hydra.sweep.dir={sweep}", timeout=900)
+    for job in ("0", "1"):  # each job ran its own two processes, in its own directory
+        result = json.loads((sweep / job / "test_metrics.json").read_text())
+        assert result["sets"]["synth_test"]["n"] == 40  # 20 per process, summed exactly
+        assert (sweep / job / "checkpoints" / "best.ckpt").is_file()
