@@ -1,0 +1,27 @@
+"""The benchmarks run (tiny counts): their figures are not checked here, only that every
+stage was measured and written."""
+import json
+
+import pytest
+
+from .conftest import run_entry_point
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_measures_every_stage(tmp_path):
+    out = tmp_path / "throughput.json"
+    run_entry_point("benchmarks/throughput.py", "--quick", f"--out={out}", f"--cache-dir={tmp_path / 'cache'}")
+    result = json.loads(out.read_text())
+    stages = result["images_per_sec"]
+    for stage in ("render, all cores", "render, 1 process", "load cached store", "training: seed's pipeline (baseline)",
+                  "training: default", "training: model=crnn_small", "inference: crnn, batch 256"):
+        assert stages[stage] > 0, stage
+    assert result["ratio_to_seed_training"]["training: seed's pipeline (baseline)"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_trains_on_a_store(tmp_path):
+    out = tmp_path / "memory.json"
+    run_entry_point("benchmarks/memory.py", "--images=600", "--steps=3", "--workers=1", f"--out={out}")
+    result = json.loads(out.read_text())
+    assert result["steps"] == 3 and result["images"] == 600 and result["peak_pss_bytes"] > 0
