@@ -56,13 +56,8 @@ class OCRSystem(pl.LightningModule):
     ):
         super().__init__()
         # Plain types only, so that checkpoints load with torch.load(weights_only=True).
-        self.save_hyperparameters({"alphabet": alphabet, "imgH": imgH, "nChannels": nChannels,
-                                   "nHidden": nHidden, "leakyRelu": leakyRelu, "channels": list(channels),
-                                   "lr": lr, "weight_decay": weight_decay, "schedule": schedule,
-                                   "warmup_steps": warmup_steps, "channels_last": channels_last,
-                                   "compile": compile, "train_metrics_every": train_metrics_every,
-                                   "skip_nonfinite": skip_nonfinite, "max_nonfinite_steps": max_nonfinite_steps, "grid_size": grid_size,
-                                   "augment": dict(augment) if augment else None})
+        channels, augment = list(channels), dict(augment) if augment else None
+        self.save_hyperparameters()
         self.codec = CTCCodec(alphabet)
         self.model = CRNN(imgH, nChannels, nHidden, self.codec.num_classes, leakyRelu, tuple(channels))
         if channels_last:
