@@ -156,3 +156,32 @@ def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
     assert not test_words & (set(dm.train_set.labels) | set(dm.val_set.labels))
     manifest = json.loads((dm.folder("train") / store.MANIFEST).read_text())
     assert manifest["count"] == 100
+
+
+def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
+    from hydra.utils import instantiate
+
+    cfg = train_cfg("experiment=english", "data.count=60", "data.test_count=10", "data.fonts=null")
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    labels = dm.train_set.labels + dm.val_set.labels
+    assert len(labels) == 60 and all(set(label) <= set(cfg.model.alphabet) for label in labels)
+    assert any(label.isupper() for label in labels) and any(label[:1].isupper() and label[1:].islower() for label in labels)
+    assert any(c.isdigit() for label in labels for c in label)
+    images = [dm.train_set[i][1] for i in range(10)]
+    assert all(im.shape[0] == 32 and im.dtype == np.uint8 for im in images)
+    # Light text on dark backgrounds as well as the reverse.
+    assert len({bool(np.median(im) < 128) for im in images}) == 2
+
+
+def test_batch_augmentation_draws_per_image_and_stays_in_range():
+    from ocr.data.augment import Augment
+
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 32, 80) * 2 - 1
+    out = Augment(invert=0.5, contrast=0.5, noise=0.5, blur=0.5)(images)
+    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
+    changed = (out - images).abs().flatten(1).amax(1) > 1e-6
+    assert 0 < changed.sum() < 64  # each image draws its own changes
+    assert torch.equal(Augment()(images), images)
