@@ -1,4 +1,5 @@
 """Evaluate a checkpoint: `python evaluate.py ckpt_path=PATH [data=...]` (see conf/evaluate.yaml)."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Export a checkpoint: `python export.py ckpt_path=PATH format=onnx|torchscript` (see conf/export.yaml)."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Read images: `python predict.py ckpt_path=MODEL inputs=PATH` (see conf/predict.yaml)."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Train a recogniser: `python train.py [overrides]` (see conf/train.yaml)."""
+
 import os
 from pathlib import Path
 

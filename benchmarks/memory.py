@@ -8,6 +8,7 @@ trains through the real Trainer for some steps with DataLoader workers, sampling
 proportional set size (PSS: resident memory, pages shared between the main process and
 its forked workers divided among them) of the process and all its children.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,12 +67,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/memory.json"))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ocr-memory-"))
-    cfg = compose_config("train", [
-        f"data.count={args.images}", "data.test_count=64", "callbacks=benchmark", "logger=none", "test=false",
-        f"trainer.max_steps={args.steps}", "trainer.limit_val_batches=2", "trainer.num_sanity_val_steps=0",
-        "trainer.enable_checkpointing=false", f"data.num_workers={args.workers}", "model=crnn_small",
-        "callbacks.throughput.warmup_steps=5", "callbacks.throughput.window=10",
-    ], workdir, workdir / "cache")
+    cfg = compose_config(
+        "train",
+        [
+            f"data.count={args.images}",
+            "data.test_count=64",
+            "callbacks=benchmark",
+            "logger=none",
+            "test=false",
+            f"trainer.max_steps={args.steps}",
+            "trainer.limit_val_batches=2",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_checkpointing=false",
+            f"data.num_workers={args.workers}",
+            "model=crnn_small",
+            "callbacks.throughput.warmup_steps=5",
+            "callbacks.throughput.window=10",
+        ],
+        workdir,
+        workdir / "cache",
+    )
     fake = workdir / "store"
     start = time.perf_counter()
     write_fake_store(fake, args.images, cfg.model.alphabet)
@@ -92,9 +107,16 @@ def main() -> None:
     _, objects = train(cfg)
     done.set()
     sampler.join()
-    result = {"images": args.images, "store_bytes": sum(p.stat().st_size for p in fake.iterdir()),
-              "store_files": len(list(fake.iterdir())), "write_s": written, "train_s": time.perf_counter() - start,
-              "steps": objects["trainer"].global_step, "workers": args.workers, "peak_pss_bytes": peak}
+    result = {
+        "images": args.images,
+        "store_bytes": sum(p.stat().st_size for p in fake.iterdir()),
+        "store_files": len(list(fake.iterdir())),
+        "write_s": written,
+        "train_s": time.perf_counter() - start,
+        "steps": objects["trainer"].global_step,
+        "workers": args.workers,
+        "peak_pss_bytes": peak,
+    }
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ Stages: rendering (one process and all cores), loading a cached store, training 
 through the real Trainer and configs (steady state, data loading included), inference
 through the Recognizer (from decoded images). Prints a table and writes JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,11 +117,23 @@ def write_pngs(store: ImageStore, folder: Path, limit: int) -> None:
 
 # ------------------------------------------------------------------- the framework
 def trainer_throughput(overrides: list[str], warmup: int, steps: int, workdir: Path, cache_dir: Path) -> float:
-    cfg = compose_config("train", [
-        "callbacks=benchmark", "logger=none", "test=false", f"trainer.max_steps={warmup + steps}",
-        "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_checkpointing=false",
-        f"callbacks.throughput.warmup_steps={warmup}", f"callbacks.throughput.window={steps}", *overrides,
-    ], workdir, cache_dir)
+    cfg = compose_config(
+        "train",
+        [
+            "callbacks=benchmark",
+            "logger=none",
+            "test=false",
+            f"trainer.max_steps={warmup + steps}",
+            "trainer.limit_val_batches=0",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_checkpointing=false",
+            f"callbacks.throughput.warmup_steps={warmup}",
+            f"callbacks.throughput.window={steps}",
+            *overrides,
+        ],
+        workdir,
+        cache_dir,
+    )
     _, objects = train(cfg)
     monitor = next(c for c in objects["trainer"].callbacks if type(c).__name__ == "ThroughputMonitor")
     if monitor.images_per_sec is None:
@@ -128,8 +141,9 @@ def trainer_throughput(overrides: list[str], warmup: int, steps: int, workdir: P
     return monitor.images_per_sec
 
 
-def inference_throughput(model_overrides: list[str], images: list[np.ndarray], batch_size: int,
-                         workdir: Path, cache_dir: Path, repeats: int) -> float:
+def inference_throughput(
+    model_overrides: list[str], images: list[np.ndarray], batch_size: int, workdir: Path, cache_dir: Path, repeats: int
+) -> float:
     cfg = compose_config("train", model_overrides, workdir, cache_dir)
     recognizer = Recognizer.from_model(instantiate(cfg.model), batch_size=batch_size)
     recognizer.read_prepared(images[: batch_size * 2])  # warm-up
@@ -148,8 +162,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test, figures meaningless")
     parser.add_argument("--train-images", type=int, default=None, help="images rendered for the training runs")
     parser.add_argument("--steps", type=int, default=None, help="measured training steps per run")
-    parser.add_argument("--variants", nargs="*", default=None,
-                        help="training runs, each 'default' or a comma-separated list of overrides")
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=None,
+        help="training runs, each 'default' or a comma-separated list of overrides",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/throughput.json"))
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -168,8 +186,11 @@ def main() -> None:
     if args.variants is not None:
         variants = {v: [] if v == "default" else v.split(",") for v in args.variants}
     elif gpu:
-        variants = {"default (batch 32)": [], "trainer=gpu": ["trainer=gpu"],
-                    "trainer=gpu model.compile=true": ["trainer=gpu", "model.compile=true"]}
+        variants = {
+            "default (batch 32)": [],
+            "trainer=gpu": ["trainer=gpu"],
+            "trainer=gpu model.compile=true": ["trainer=gpu", "model.compile=true"],
+        }
     else:
         variants = {"default": ["trainer.gpus=0"], "model=crnn_small": ["trainer.gpus=0", "model=crnn_small"]}
     if args.quick:
@@ -177,8 +198,14 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
     cache_dir = args.cache_dir or workdir / "cache"
-    results: dict = {"machine": {"device": torch.cuda.get_device_name() if gpu else platform.processor() or "cpu",
-                                 "cores": cores, "torch": torch.__version__}, "images_per_sec": {}}
+    results: dict = {
+        "machine": {
+            "device": torch.cuda.get_device_name() if gpu else platform.processor() or "cpu",
+            "cores": cores,
+            "torch": torch.__version__,
+        },
+        "images_per_sec": {},
+    }
     rate = results["images_per_sec"]
 
     # Rendering: the training set of the runs below, on all cores (a cold cache), and a
@@ -203,13 +230,15 @@ def main() -> None:
     write_pngs(store, pngs, limit=max(64, 32 * (warmup + steps) * 2))
     rate["training: seed's pipeline (baseline)"] = seed_training(pngs, cfg.model.alphabet, device, warmup, steps)
     for name, overrides in variants.items():
-        rate[f"training: {name}"] = trainer_throughput([f"data.count={train_images}", "data.test_count=64", *overrides],
-                                                       warmup, steps, workdir / "run", cache_dir)
+        rate[f"training: {name}"] = trainer_throughput(
+            [f"data.count={train_images}", "data.test_count=64", *overrides], warmup, steps, workdir / "run", cache_dir
+        )
     batch = 1024 if gpu else 256
     sample = images[: 64 if args.quick else (50_000 if gpu else 2_000)]
     for name, overrides in {"crnn": [], "crnn_small": ["model=crnn_small"]}.items():
         rate[f"inference: {name}, batch {batch}"] = inference_throughput(
-            overrides, sample, batch, workdir / "run", cache_dir, repeats=1 if args.quick else 3)
+            overrides, sample, batch, workdir / "run", cache_dir, repeats=1 if args.quick else 3
+        )
 
     baseline = rate["training: seed's pipeline (baseline)"]
     results["ratio_to_seed_training"] = {k: v / baseline for k, v in rate.items()}

@@ -1,4 +1,5 @@
 """Lightning callbacks of our own."""
+
 from __future__ import annotations
 
 import time
@@ -59,5 +60,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             atomic_write(path, lambda f: torch.save(checkpoint, f))
         except OSError as err:
-            raise OSError(err.errno, f"could not write checkpoint {path}: {err.strerror or err}; "
-                                     "the previous checkpoint is intact") from err
+            raise OSError(
+                err.errno,
+                f"could not write checkpoint {path}: {err.strerror or err}; the previous checkpoint is intact",
+            ) from err

@@ -1,4 +1,5 @@
 """Loading checkpoints written by train.py, safely (no code runs from a checkpoint file)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,6 +7,7 @@ decoding (the CRNN paper's lexicon-based transcription) picks, among the words o
 list within ``max_edits`` of the greedy reading, the one the model gives the highest
 probability, computed exactly with the CTC forward algorithm.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,9 @@ def _logsumexp(*values: float) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def prefix_beam_search(log_probs: np.ndarray, beam_width: int = 10, prune: float = -12.0) -> tuple[tuple[int, ...], float]:
+def prefix_beam_search(
+    log_probs: np.ndarray, beam_width: int = 10, prune: float = -12.0
+) -> tuple[tuple[int, ...], float]:
     """The most probable labelling of one sequence ``(T, C)`` and its log-probability.
 
     Each prefix carries the log-probabilities of its alignments ending in a blank and in
@@ -69,8 +72,15 @@ def sequence_log_prob(log_probs: np.ndarray, codec: CTCCodec, texts: list[str]) 
     targets, lengths = codec.encode(texts)
     frames = log_probs.shape[0]
     expanded = torch.from_numpy(log_probs).float().unsqueeze(1).expand(frames, len(texts), log_probs.shape[1])
-    nll = F.ctc_loss(expanded, targets, torch.full((len(texts),), frames, dtype=torch.long), lengths,
-                     blank=BLANK, reduction="none", zero_infinity=False)
+    nll = F.ctc_loss(
+        expanded,
+        targets,
+        torch.full((len(texts),), frames, dtype=torch.long),
+        lengths,
+        blank=BLANK,
+        reduction="none",
+        zero_infinity=False,
+    )
     return -nll.numpy()
 
 
@@ -91,7 +101,11 @@ class Decoder:
         if self.method == "lexicon":
             if not self.lexicon:
                 raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
-            words = self.lexicon if isinstance(self.lexicon, list) else Path(self.lexicon).read_text(encoding="utf-8").split("\n")
+            words = (
+                self.lexicon
+                if isinstance(self.lexicon, list)
+                else Path(self.lexicon).read_text(encoding="utf-8").split("\n")
+            )
             self.words = sorted({w.strip() for w in words if w.strip() and not self.codec.unknown_chars(w.strip())})
             if not self.words:
                 raise ValueError(f"decode.lexicon {self.lexicon}: no word the alphabet can spell")
@@ -107,12 +121,15 @@ class Decoder:
         frames = max(1, log_probs.shape[1])
         if self.method == "beam":
             results = [prefix_beam_search(seq, self.beam_width) for seq in log_probs]
-            return (["".join(self.codec.alphabet[c - 1] for c in prefix) for prefix, _ in results],
-                    [math.exp(score / frames) for _, score in results])
+            return (
+                ["".join(self.codec.alphabet[c - 1] for c in prefix) for prefix, _ in results],
+                [math.exp(score / frames) for _, score in results],
+            )
         chosen, scores = [], []
         for seq, reading in zip(log_probs, texts):
-            near = process.extract(reading, self.words, scorer=Levenshtein.distance, score_cutoff=self.max_edits,
-                                   limit=50)
+            near = process.extract(
+                reading, self.words, scorer=Levenshtein.distance, score_cutoff=self.max_edits, limit=50
+            )
             if not near:  # nothing within max_edits: the closest words
                 near = process.extract(reading, self.words, scorer=Levenshtein.distance, limit=5)
             candidates = [word for word, _, _ in near]

@@ -1,4 +1,5 @@
 """``evaluate(cfg)``: what ``python evaluate.py`` does."""
+
 from __future__ import annotations
 
 import csv

@@ -6,6 +6,7 @@ logits ``(B, T, classes)``; they carry what a reader needs: the alphabet and ``i
 (grayscale, height imgH keeping the aspect ratio), padding on the right with the
 background; decoding is CTC (class 0 blank, alphabet[i] = class i + 1).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,12 @@ class UInt8Model(nn.Module):
 
 
 def metadata(model) -> dict[str, str]:
-    return {"alphabet": model.codec.alphabet, "imgH": str(model.hparams.imgH),
-            "input": "uint8 (batch, 1, imgH, width), grayscale, padded right with background",
-            "output": "logits (batch, frames, len(alphabet) + 1); CTC, class 0 = blank"}
+    return {
+        "alphabet": model.codec.alphabet,
+        "imgH": str(model.hparams.imgH),
+        "input": "uint8 (batch, 1, imgH, width), grayscale, padded right with background",
+        "output": "logits (batch, frames, len(alphabet) + 1); CTC, class 0 = blank",
+    }
 
 
 def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
@@ -39,9 +43,16 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     path = Path(path)
     wrapper = UInt8Model(model.model.float().eval()).eval()
     example = torch.full((2, 1, model.hparams.imgH, 96), 128, dtype=torch.uint8)
-    torch.onnx.export(wrapper, (example,), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
-                      opset_version=opset, dynamo=False)
+    torch.onnx.export(
+        wrapper,
+        (example,),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_axes={"images": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
+        opset_version=opset,
+        dynamo=False,
+    )
     proto = onnx.load(str(path))
     for key, value in metadata(model).items():
         proto.metadata_props.add(key=key, value=value)

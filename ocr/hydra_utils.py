@@ -1,4 +1,5 @@
 """Turning composed configs into Lightning objects."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,8 +46,9 @@ def trainer_kwargs(cfg: dict, cuda_devices: int) -> dict:
         if not isinstance(gpus, int) or gpus < 0:
             raise ValueError(f"trainer.gpus must be a whole number >= 0 or null, got {gpus!r}")
         if gpus > cuda_devices:
-            raise ValueError(f"trainer.gpus={gpus} but this machine has {cuda_devices} CUDA GPU(s); "
-                             "use trainer.gpus=0 for the CPU")
+            raise ValueError(
+                f"trainer.gpus={gpus} but this machine has {cuda_devices} CUDA GPU(s); use trainer.gpus=0 for the CPU"
+            )
         kwargs["accelerator"], kwargs["devices"] = ("gpu", gpus) if gpus else ("cpu", kwargs.get("devices") or 1)
         if gpus > 1 and kwargs.get("strategy", "auto") == "auto":
             kwargs["strategy"] = "ddp"
@@ -70,15 +72,25 @@ def cpu_has_bf16() -> bool:
 
 def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
     kwargs = trainer_kwargs(OmegaConf.to_container(cfg, resolve=True), torch.cuda.device_count())
-    log.info("trainer: accelerator=%s devices=%s strategy=%s precision=%s", kwargs["accelerator"],
-             kwargs["devices"], kwargs.get("strategy"), kwargs["precision"])
+    log.info(
+        "trainer: accelerator=%s devices=%s strategy=%s precision=%s",
+        kwargs["accelerator"],
+        kwargs["devices"],
+        kwargs.get("strategy"),
+        kwargs["precision"],
+    )
     from ocr.callbacks import AtomicCheckpointIO
 
     return pl.Trainer(**kwargs, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
-def compose_config(name: str, overrides: list[str], output_dir: str | Path, cache_dir: str | Path | None = None,
-                   keep_hydra: bool = False) -> DictConfig:
+def compose_config(
+    name: str,
+    overrides: list[str],
+    output_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    keep_hydra: bool = False,
+) -> DictConfig:
     """Compose ``conf/<name>.yaml`` as an entry point would, outside of ``@hydra.main``
     (tests, benchmarks), with outputs in ``output_dir``; ``keep_hydra`` keeps the
     ``hydra`` node (launcher and sweep settings) that an entry point does not see."""

@@ -1,4 +1,5 @@
 """Running a trained model on batches: device, precision and decoding in one place."""
+
 from __future__ import annotations
 
 import contextlib

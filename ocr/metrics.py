@@ -8,6 +8,7 @@ DDP processes is a plain sum and exact. Two protocols are reported:
   strings and keep only ``[0-9a-z]``; samples whose normalised label is empty are left
   out of these figures.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """``predict(cfg)``: what ``python predict.py`` does. Imports no torch for ONNX models."""
+
 from __future__ import annotations
 
 import glob
@@ -40,8 +41,14 @@ def expand_inputs(inputs: str | list[str]) -> list[Path]:
 def predict(cfg) -> list[tuple[str, str, float]]:
     """Read every input image; print or write ``file<TAB>text<TAB>confidence`` lines.
     Unreadable files are reported on stderr and skipped."""
-    recognizer = Recognizer.load(cfg.ckpt_path, device=cfg.get("device"), precision=cfg.precision,
-                                 batch_size=cfg.batch_size, max_width=cfg.max_width, decode=dict(cfg.decode))
+    recognizer = Recognizer.load(
+        cfg.ckpt_path,
+        device=cfg.get("device"),
+        precision=cfg.precision,
+        batch_size=cfg.batch_size,
+        max_width=cfg.max_width,
+        decode=dict(cfg.decode),
+    )
     paths = expand_inputs(cfg.inputs)
     rows: list[tuple[str, str, float]] = []
     failed = 0

@@ -7,6 +7,7 @@
 Lightning checkpoints and TorchScript files run with PyTorch; ONNX files run with
 onnxruntime alone: this module imports torch only when a PyTorch model is loaded.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -59,8 +60,10 @@ class TorchBackend:
             indices, confidences = CTCCodec.best_path(self._forward(pixels))
             if self.device.type != "cuda":
                 return indices.numpy(), confidences.numpy(), None
-            host = [self.torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
-                    for t in (indices, confidences)]
+            host = [
+                self.torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+                for t in (indices, confidences)
+            ]
             event = self.torch.cuda.Event()
             event.record()
             return host[0], host[1], event
@@ -98,8 +101,15 @@ class Recognizer:
     and returns one ``Reading`` per image, in order.
     """
 
-    def __init__(self, backend, codec: CTCCodec, imgH: int, batch_size: int = 256, max_width: int = 800,
-                 decode: dict | None = None):
+    def __init__(
+        self,
+        backend,
+        codec: CTCCodec,
+        imgH: int,
+        batch_size: int = 256,
+        max_width: int = 800,
+        decode: dict | None = None,
+    ):
         self.backend, self.codec, self.imgH = backend, codec, imgH
         self.batch_size, self.max_width = batch_size, max_width
         self.decoder = Decoder(codec, **(decode or {}))
@@ -118,8 +128,12 @@ class Recognizer:
 
             extra = {"alphabet": "", "imgH": ""}
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-            return cls(TorchBackend(module, device, precision), CTCCodec(extra["alphabet"].decode()),
-                       int(extra["imgH"]), **kwargs)
+            return cls(
+                TorchBackend(module, device, precision),
+                CTCCodec(extra["alphabet"].decode()),
+                int(extra["imgH"]),
+                **kwargs,
+            )
         from ocr.checkpoint import model_from_checkpoint
 
         return cls.from_model(model_from_checkpoint(path), device, precision, **kwargs)
@@ -135,7 +149,12 @@ class Recognizer:
         """One image as the model's input: uint8 grayscale, ``imgH`` rows."""
         if type(image).__module__.startswith("torch"):
             image = image.squeeze().cpu().numpy()
-        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 2 and image.shape[0] == self.imgH:
+        if (
+            isinstance(image, np.ndarray)
+            and image.dtype == np.uint8
+            and image.ndim == 2
+            and image.shape[0] == self.imgH
+        ):
             return image
         return read_image(image, self.imgH, self.max_width, name=name)
 

@@ -1,4 +1,5 @@
 """Printing and saving metrics."""
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,15 @@ COLUMNS = (
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """A text table with a row per test set (``36``: the lower-case alphanumeric protocol)."""
     header = ["set"] + [title for _, title, _ in COLUMNS]
-    rows = [[name] + [fmt.format(values[key]) if key in values else "-" for key, _, fmt in COLUMNS]
-            for name, values in results.items()]
+    rows = [
+        [name] + [fmt.format(values[key]) if key in values else "-" for key, _, fmt in COLUMNS]
+        for name, values in results.items()
+    ]
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in [header] + rows]
+    lines = [
+        "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in [header] + rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 Class 0 is the CTC blank; character ``alphabet[i]`` is class ``i + 1``, so a model
 for an alphabet of N characters has N + 1 output classes (the seed counted N).
 """
+
 from __future__ import annotations
 
 from collections import Counter

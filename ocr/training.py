@@ -1,4 +1,5 @@
 """``train(cfg)``: what ``python train.py`` does, importable and testable without a CLI."""
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,12 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
         for key in ARCHITECTURE:
             cfg.model[key] = hparams[key]
         cfg.model.alphabet = hparams["alphabet"] + extra
-    log.info("init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint", cfg.init_from,
-             len(cfg.model.alphabet), f", {len(extra)} added" if extra else "")
+    log.info(
+        "init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint",
+        cfg.init_from,
+        len(cfg.model.alphabet),
+        f", {len(extra)} added" if extra else "",
+    )
     return checkpoint
 
 

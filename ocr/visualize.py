@@ -1,4 +1,5 @@
 """A grid of word images titled with what the model read (the seed's figure)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
 """Shared fixtures: configs composed from conf/ with tiny overrides, and a render cache
 shared by the whole session (rendering is deterministic, so sharing it is safe)."""
+
 from __future__ import annotations
 
 import os
@@ -26,20 +27,31 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def train_cfg(tmp_path, cache_dir):
     """A factory: ``train_cfg(*overrides)`` composes conf/train.yaml with debug=tiny."""
+
     def make(*overrides: str) -> DictConfig:
         return compose_config("train", ["debug=tiny", *overrides], tmp_path, cache_dir)
+
     return make
 
 
-def run_entry_point(script: str, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_entry_point(
+    script: str, *args: str, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python script args`` from the project root as a user would; fail with its output.
 
     It runs in its own process group, so that a timeout also ends the processes it
     started (DDP ranks, DataLoader workers).
     """
     command = [sys.executable, str(ROOT / script), *args]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **(env or {})}, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -47,5 +59,7 @@ def run_entry_point(script: str, *args: str, timeout: int = 600, env: dict | Non
         stdout, stderr = process.communicate()
         raise AssertionError(f"{script} {' '.join(args)} timed out after {timeout}s:\n{stderr[-6000:]}") from None
     if process.returncode != 0:
-        raise AssertionError(f"{script} {' '.join(args)} failed ({process.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}")
+        raise AssertionError(
+            f"{script} {' '.join(args)} failed ({process.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}"
+        )
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

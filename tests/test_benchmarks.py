@@ -1,5 +1,6 @@
 """The benchmarks run (tiny counts): their figures are not checked here, only that every
 stage was measured and written."""
+
 import json
 
 import pytest
@@ -13,8 +14,15 @@ def test_throughput_benchmark_measures_every_stage(tmp_path):
     run_entry_point("benchmarks/throughput.py", "--quick", f"--out={out}", f"--cache-dir={tmp_path / 'cache'}")
     result = json.loads(out.read_text())
     stages = result["images_per_sec"]
-    for stage in ("render, all cores", "render, 1 process", "load cached store", "training: seed's pipeline (baseline)",
-                  "training: default", "training: model=crnn_small", "inference: crnn, batch 256"):
+    for stage in (
+        "render, all cores",
+        "render, 1 process",
+        "load cached store",
+        "training: seed's pipeline (baseline)",
+        "training: default",
+        "training: model=crnn_small",
+        "inference: crnn, batch 256",
+    ):
         assert stages[stage] > 0, stage
     assert result["ratio_to_seed_training"]["training: seed's pipeline (baseline)"] == pytest.approx(1.0)
 

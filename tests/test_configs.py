@@ -79,8 +79,10 @@ def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):
     ],
 )
 def test_gpus_maps_onto_lightning_2(gpus, cuda, expected):
-    kwargs = trainer_kwargs({"gpus": gpus, "accelerator": None, "devices": None, "strategy": "auto",
-                             "precision": "32-true"}, cuda_devices=cuda)
+    kwargs = trainer_kwargs(
+        {"gpus": gpus, "accelerator": None, "devices": None, "strategy": "auto", "precision": "32-true"},
+        cuda_devices=cuda,
+    )
     assert {k: kwargs[k] for k in expected} == expected
 
 
@@ -101,8 +103,13 @@ def test_unknown_config_key_is_refused_by_name(train_cfg):
 
 
 def test_slurm_launcher_composes_for_a_multi_node_sweep(tmp_path, cache_dir):
-    cfg = compose_config("train", ["hydra/launcher=slurm", "trainer=gpu", "trainer.num_nodes=2",
-                                   "hydra.launcher.partition=gpu"], tmp_path, cache_dir, keep_hydra=True)
+    cfg = compose_config(
+        "train",
+        ["hydra/launcher=slurm", "trainer=gpu", "trainer.num_nodes=2", "hydra.launcher.partition=gpu"],
+        tmp_path,
+        cache_dir,
+        keep_hydra=True,
+    )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (2, 1, 1, "gpu")

@@ -134,7 +134,9 @@ def test_eval_sampler_covers_every_index_once_across_ranks():
 
 def test_train_sampler_groups_similar_widths_and_gives_ranks_equal_batches():
     widths = np.random.default_rng(0).integers(20, 300, size=1000)
-    samplers = [WidthBatchSampler(widths, 16, shuffle=True, seed=3, drop_last=True, rank=r, world_size=2) for r in (0, 1)]
+    samplers = [
+        WidthBatchSampler(widths, 16, shuffle=True, seed=3, drop_last=True, rank=r, world_size=2) for r in (0, 1)
+    ]
     batches = [list(s) for s in samplers]
     assert len(batches[0]) == len(batches[1]) == len(samplers[0])
     spread = np.mean([np.ptp(widths[b]) for b in batches[0]])
@@ -145,8 +147,15 @@ def test_train_sampler_groups_similar_widths_and_gives_ranks_equal_batches():
 
 
 def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
-    dm = SynthDataModule(alphabet=SEED_ALPHABET, cache_dir=str(cache_dir), count=100, test_count=20,
-                         fonts=["Roboto-Regular.ttf"], render_workers=1, num_workers=0)
+    dm = SynthDataModule(
+        alphabet=SEED_ALPHABET,
+        cache_dir=str(cache_dir),
+        count=100,
+        test_count=20,
+        fonts=["Roboto-Regular.ttf"],
+        render_workers=1,
+        num_workers=0,
+    )
     dm.prepare_data()
     dm.setup("fit")
     assert (len(dm.train_set), len(dm.val_set)) == (80, 20)
@@ -167,7 +176,9 @@ def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
     dm.setup("fit")
     labels = dm.train_set.labels + dm.val_set.labels
     assert len(labels) == 60 and all(set(label) <= set(cfg.model.alphabet) for label in labels)
-    assert any(label.isupper() for label in labels) and any(label[:1].isupper() and label[1:].islower() for label in labels)
+    assert any(label.isupper() for label in labels) and any(
+        label[:1].isupper() and label[1:].islower() for label in labels
+    )
     assert any(c.isdigit() for label in labels for c in label)
     images = [dm.train_set[i][1] for i in range(10)]
     assert all(im.shape[0] == 32 and im.dtype == np.uint8 for im in images)

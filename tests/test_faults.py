@@ -1,5 +1,6 @@
 """Nothing lost: killed runs resume, killed renders complete, shared caches render once,
 non-finite losses are caught, a full disk leaves the last checkpoint whole."""
+
 import errno
 import os
 import signal
@@ -34,8 +35,14 @@ print("rendered", render_store(job, sys.argv[1], workers=1, shard_size=int(sys.a
 
 
 def start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, timeout: float = 240, what: str = "") -> None:
@@ -62,8 +69,15 @@ def saved_step(path: Path) -> int:
 def test_kill_9_during_training_then_the_same_command_resumes(tmp_path, cache_dir):
     run = tmp_path / "run"
     last = run / "checkpoints" / "last.ckpt"
-    command = ["train.py", "debug=tiny", f"paths.cache_dir={cache_dir}", f"hydra.run.dir={run}", "ckpt_path=last",
-               "callbacks.model_checkpoint.every_n_train_steps=3", "test=false"]
+    command = [
+        "train.py",
+        "debug=tiny",
+        f"paths.cache_dir={cache_dir}",
+        f"hydra.run.dir={run}",
+        "ckpt_path=last",
+        "callbacks.model_checkpoint.every_n_train_steps=3",
+        "test=false",
+    ]
     process = start([*command, "trainer.max_epochs=100"])
     wait_for(lambda: saved_step(last) >= 12 or process.poll() is not None, what="a checkpoint")
     kill(process)
@@ -93,8 +107,9 @@ def test_kill_9_during_rendering_leaves_a_store_that_is_completed_not_used(tmp_p
 
 
 def run_entry_point_code(code: str, *args) -> int:
-    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return int(result.stdout.split("rendered")[-1])
 
@@ -144,10 +159,13 @@ def test_a_full_disk_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.imgH=30", "imgH must be a positive multiple of 16, got imgH=30"),
-    ("model.alphabet=abca", "duplicate characters 'a'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.imgH=30", "imgH must be a positive multiple of 16, got imgH=30"),
+        ("model.alphabet=abca", "duplicate characters 'a'"),
+    ],
+)
 def test_bad_model_configs_say_what_to_change(train_cfg, override, message):
     with pytest.raises(InstantiationException, match=message):
         instantiate(train_cfg(override).model)
@@ -164,8 +182,15 @@ def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_
     for i in range(10):
         Image.new("L", (60, 20), 200).save(data / f"{i}.png")
     (data / "gt.txt").write_text("".join(f"{i}.png\t{'naïve' if i == 3 else 'plain'}\n" for i in range(10)))
-    folder = ["data=folder", f"data.root={data}", "data.batch_size=4", "~data.count", "~data.test_count",
-              "~data.fonts", "~data.render_workers"]  # the synthetic-data settings of debug=tiny
+    folder = [
+        "data=folder",
+        f"data.root={data}",
+        "data.batch_size=4",
+        "~data.count",
+        "~data.test_count",
+        "~data.fonts",
+        "~data.render_workers",
+    ]  # the synthetic-data settings of debug=tiny
     with pytest.raises(LabelFileError, match=r"gt.txt:4 'naïve' \('ï'\)"):
         train(train_cfg("debug=fdr", f"init_from={checkpoint}", *folder))
     _, tuned = train(train_cfg("debug=fdr", f"init_from={checkpoint}", "init_extend_alphabet='ï'", *folder))

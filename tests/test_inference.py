@@ -1,4 +1,5 @@
 """Reading images as users do: every image mode, decoders, export parity, predict.py."""
+
 import math
 import pickle
 
@@ -44,9 +45,17 @@ def word(tmp_path_factory) -> Image.Image:
 def test_every_image_mode_gives_the_same_model_input(word, tmp_path):
     reference = read_image(word.convert("L"), 32, 800)
     variants = {
-        "rgb.png": word, "l.png": word.convert("L"), "rgba.png": word.convert("RGBA"),
-        "p.png": word.convert("P"), "cmyk.jpg": word.convert("CMYK"), "i16.png": word.convert("L"),
-        "la.png": word.convert("LA"), "q.jpg": word, "b.bmp": word, "t.tiff": word, "w.webp": word,
+        "rgb.png": word,
+        "l.png": word.convert("L"),
+        "rgba.png": word.convert("RGBA"),
+        "p.png": word.convert("P"),
+        "cmyk.jpg": word.convert("CMYK"),
+        "i16.png": word.convert("L"),
+        "la.png": word.convert("LA"),
+        "q.jpg": word,
+        "b.bmp": word,
+        "t.tiff": word,
+        "w.webp": word,
     }
     for name, image in variants.items():
         path = tmp_path / name
@@ -197,8 +206,17 @@ def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoi
         (root / "gt.txt").write_text("".join(f"{i}.png\t{label}\n" for i, label in enumerate(labels)))
         roots.append(str(root))
     out = tmp_path / "eval"
-    cfg = compose_config("evaluate", [f"ckpt_path={checkpoint}", "data=folder", f"data.root=[{roots[0]},{roots[1]}]",
-                                      "num_workers=0", "precision=32"], out)
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={checkpoint}",
+            "data=folder",
+            f"data.root=[{roots[0]},{roots[1]}]",
+            "num_workers=0",
+            "precision=32",
+        ],
+        out,
+    )
     results = evaluate(cfg)
     assert list(results) == ["one", "two", "total"]
     assert (results["one"]["n"], results["two"]["n"], results["total"]["n"]) == (2, 3, 5)
@@ -206,6 +224,13 @@ def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoi
     pooled_cer = sum(results[k]["cer"] * chars[k] for k in chars) / 10  # edits / characters, pooled
     assert results["total"]["cer"] == pytest.approx(pooled_cer)
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["n"] == 5 and {"word_accuracy", "char_accuracy", "cer", "ned", "confidence",
-                                "word_accuracy_alnum", "cer_alnum"} <= set(saved)
+    assert saved["n"] == 5 and {
+        "word_accuracy",
+        "char_accuracy",
+        "cer",
+        "ned",
+        "confidence",
+        "word_accuracy_alnum",
+        "cer_alnum",
+    } <= set(saved)
     assert len((out / "predictions.tsv").read_text().splitlines()) == 6

@@ -1,4 +1,5 @@
 """Property-based tests: the codec and every label-file parser on generated input."""
+
 import tempfile
 from pathlib import Path
 
@@ -39,8 +40,16 @@ def test_codec_round_trips_any_labels_through_a_ctc_path(data):
     assert codec.decode_indices(padded) == labels
 
 
-@given(st.lists(st.tuples(st.text(alphabet=st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=12),
-                          st.text(alphabet=label_chars, max_size=30)), max_size=8, unique_by=lambda e: e[0]))
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=12),
+            st.text(alphabet=label_chars, max_size=30),
+        ),
+        max_size=8,
+        unique_by=lambda e: e[0],
+    )
+)
 @settings(deadline=None)
 def test_gt_files_give_back_every_label_exactly(entries):
     with tempfile.TemporaryDirectory() as folder:
@@ -50,8 +59,15 @@ def test_gt_files_give_back_every_label_exactly(entries):
     assert [(f, label) for f, label, _ in parsed] == [(f"{n}.png", label) for n, label in entries]
 
 
-@given(st.lists(st.tuples(st.text(alphabet="abcdef0123", min_size=1, max_size=8),
-                          st.text(alphabet=label_chars, min_size=1, max_size=30)), max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="abcdef0123", min_size=1, max_size=8),
+            st.text(alphabet=label_chars, min_size=1, max_size=30),
+        ),
+        max_size=8,
+    )
+)
 @settings(deadline=None)
 def test_trdg_labels_txt_keeps_spaces_inside_labels(entries):
     with tempfile.TemporaryDirectory() as folder:

@@ -1,7 +1,7 @@
 """Label files and datasets users bring: every reader, on good and malformed input."""
+
 import logging
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -49,14 +49,21 @@ def test_malformed_gt_lines_name_file_and_line(tmp_path):
 def test_screen_skips_and_counts_what_cannot_be_used(gt_folder, caplog):
     (gt_folder / "gt.txt").write_text(
         "a.png\thello\na.png\tagain\nmissing.png\tlost\n../outside.png\tescape\nb.png\t\n"
-        "sub/c.png\t" + "w" * 300 + "\n", encoding="utf-8")
+        "sub/c.png\t" + "w" * 300 + "\n",
+        encoding="utf-8",
+    )
     word_image(gt_folder.parent / "outside.png")
     with caplog.at_level(logging.WARNING):
         kept = screen(read_gt_file(gt_folder), gt_folder, ALPHABET, "error", max_width=800)
     assert [label for _, label in kept] == ["hello"]
     message = caplog.text
-    for problem in ("1 duplicate entries", "1 missing images", "1 paths outside the dataset folder",
-                    "1 empty labels", "1 labels too long for max_width=800"):
+    for problem in (
+        "1 duplicate entries",
+        "1 missing images",
+        "1 paths outside the dataset folder",
+        "1 empty labels",
+        "1 labels too long for max_width=800",
+    ):
         assert problem in message, problem
 
 
@@ -109,8 +116,11 @@ def test_lmdb_is_read_from_several_dataloader_workers(gt_folder, tmp_path):
     lmdb_convert([str(gt_folder), str(target)])
     data = LmdbImages(target, ALPHABET, imgH=32, max_width=800)
     data[0]  # the parent opens its environment first: workers must open their own
-    labels = [label for batch in DataLoader(data, batch_size=1, num_workers=2, collate_fn=collate)
-              for label in batch["labels"]]
+    labels = [
+        label
+        for batch in DataLoader(data, batch_size=1, num_workers=2, collate_fn=collate)
+        for label in batch["labels"]
+    ]
     assert sorted(labels) == sorted(data.labels)
 
 

@@ -1,4 +1,5 @@
 """Training end to end on the CPU: through train(cfg) and through the real entry points."""
+
 import csv
 import json
 import random
@@ -39,9 +40,16 @@ def test_training_lowers_the_loss_and_learns_the_images(train_cfg, tmp_path):
     rng = random.Random(0)
     numbers.write_text("\n".join(str(rng.randint(0, 99999)) for _ in range(600)))
     cfg = train_cfg(
-        "model.alphabet='0123456789'", f"data.words_file={numbers}", "data.count=256", "data.test_count=32",
-        "trainer.max_epochs=30", "trainer.precision=32", "model.nHidden=48", "model.channels=[16,32,32,32,64,64,64]",
-        "logger=csv", "test=false",
+        "model.alphabet='0123456789'",
+        f"data.words_file={numbers}",
+        "data.count=256",
+        "data.test_count=32",
+        "trainer.max_epochs=30",
+        "trainer.precision=32",
+        "model.nHidden=48",
+        "model.channels=[16,32,32,32,64,64,64]",
+        "logger=csv",
+        "test=false",
     )
     from hydra.utils import instantiate
 
@@ -64,7 +72,9 @@ def test_run_directory_holds_config_checkpoints_logs_and_test_metrics(train_cfg,
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (tmp_path / "checkpoints").iterdir()}
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     log = read_csv_log(tmp_path)
-    assert {"train/loss_step", "val/char_accuracy", "val/word_accuracy", "val/loss", "train/char_accuracy"} <= set(log[0])
+    assert {"train/loss_step", "val/char_accuracy", "val/word_accuracy", "val/loss", "train/char_accuracy"} <= set(
+        log[0]
+    )
     result = json.loads((tmp_path / "test_metrics.json").read_text())
     assert result["checkpoint"].endswith("best.ckpt")
     assert result["sets"]["synth_test"]["n"] == 40
@@ -100,8 +110,12 @@ def test_train_then_evaluate_through_the_entry_points(tmp_path, cache_dir):
     trained = json.loads((run / "test_metrics.json").read_text())["sets"]["synth_test"]
 
     evaluation = tmp_path / "evaluate"
-    run_entry_point("evaluate.py", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"paths.cache_dir={cache_dir}",
-                    f"hydra.run.dir={evaluation}")
+    run_entry_point(
+        "evaluate.py",
+        f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}",
+        f"paths.cache_dir={cache_dir}",
+        f"hydra.run.dir={evaluation}",
+    )
     evaluated = json.loads((evaluation / "metrics.json").read_text())
     for key in ("n", "char_accuracy", "word_accuracy", "cer"):
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
@@ -122,8 +136,15 @@ def test_evaluate_refuses_a_missing_or_corrupt_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_multirun_gives_each_job_its_own_directory(tmp_path, cache_dir):
     sweep = tmp_path / "sweep"
-    run_entry_point("train.py", "-m", "debug=tiny", f"paths.cache_dir={cache_dir}", "model.nHidden=16,24",
-                    "test=false", f"hydra.sweep.dir={sweep}")
+    run_entry_point(
+        "train.py",
+        "-m",
+        "debug=tiny",
+        f"paths.cache_dir={cache_dir}",
+        "model.nHidden=16,24",
+        "test=false",
+        f"hydra.sweep.dir={sweep}",
+    )
     for job, hidden in (("0", 16), ("1", 24)):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
         assert list((sweep / job / "tensorboard").glob("events.out.tfevents.*"))
@@ -133,9 +154,19 @@ def test_multirun_gives_each_job_its_own_directory(tmp_path, cache_dir):
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes_in_a_sweep_counts_every_test_image_once(tmp_path, cache_dir):
     sweep = tmp_path / "ddp"
-    run_entry_point("train.py", "-m", "debug=tiny", f"paths.cache_dir={cache_dir}", "trainer.gpus=null",
-                    "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "model.nHidden=16,24",
-                    f"hydra.sweep.dir={sweep}", timeout=900)
+    run_entry_point(
+        "train.py",
+        "-m",
+        "debug=tiny",
+        f"paths.cache_dir={cache_dir}",
+        "trainer.gpus=null",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "model.nHidden=16,24",
+        f"hydra.sweep.dir={sweep}",
+        timeout=900,
+    )
     for job in ("0", "1"):  # each job ran its own two processes, in its own directory
         result = json.loads((sweep / job / "test_metrics.json").read_text())
         assert result["sets"]["synth_test"]["n"] == 40  # 20 per process, summed exactly

@@ -4,6 +4,7 @@ Each image draws its own parameters (torchvision's v2 transforms draw one set pe
 which for a batch would give every image the same change), with tensor ops only, so no
 step waits on the host.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,5 +51,6 @@ def _blur(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     g = torch.exp(-(r**2) / (2 * sigma**2))
     kernel = (g[:, None] * g[None, :]) / g.sum() ** 2
     channels = images.shape[1]
-    return F.conv2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), kernel.expand(channels, 1, 5, 5).contiguous(),
-                    groups=channels)
+    return F.conv2d(
+        F.pad(images, (2, 2, 2, 2), mode="replicate"), kernel.expand(channels, 1, 5, 5).contiguous(), groups=channels
+    )

@@ -3,6 +3,7 @@
 Images travel as uint8 (a quarter of the bytes of float32); the LightningModule turns
 them into floats in [-1, 1] on its device, a whole batch at a time.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,13 @@ def collate(items: Sequence[Item | None]) -> dict:
     """
     kept = [item for item in items if item is not None]
     if not kept:
-        return {"images": torch.zeros(0, 1, 1, WIDTH_MULTIPLE, dtype=torch.uint8), "widths": torch.zeros(0, dtype=torch.long),
-                "labels": [], "index": torch.zeros(0, dtype=torch.long), "skipped": len(items)}
+        return {
+            "images": torch.zeros(0, 1, 1, WIDTH_MULTIPLE, dtype=torch.uint8),
+            "widths": torch.zeros(0, dtype=torch.long),
+            "labels": [],
+            "index": torch.zeros(0, dtype=torch.long),
+            "skipped": len(items),
+        }
     batch = pad_batch([image for _, image, _ in kept], WIDTH_MULTIPLE)
     widths = [image.shape[1] for _, image, _ in kept]
     return {

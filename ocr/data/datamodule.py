@@ -1,4 +1,5 @@
 """LightningDataModules: where the word images come from, and how they are batched."""
+
 from __future__ import annotations
 
 import logging
@@ -124,7 +125,9 @@ class SynthDataModule(OCRDataModule):
         """The two rendered sets, ``train`` (split later into train/val) and ``test``."""
         if self._jobs is None:
             vocabulary = load_vocabulary(self.words_file, self.alphabet, self.max_word_length)
-            train_words, test_words = split_vocabulary(vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed)
+            train_words, test_words = split_vocabulary(
+                vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed
+            )
             fonts = resolve_fonts(self.fonts, self.alphabet)
             common = dict(fonts=fonts, style=self.style, imgH=self.imgH, max_width=self.max_width)
             self._jobs = {
@@ -155,8 +158,13 @@ class SynthDataModule(OCRDataModule):
         self.train_set = StoreDataset(train_store, train_idx, name="synth_train")
         self.val_set = StoreDataset(train_store, val_idx, name="synth_val")
         self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
-        log.info("data: %d train, %d validation, %d test images (%s)", len(train_idx), len(val_idx),
-                 len(self.test_sets["synth_test"]), self.cache_dir)
+        log.info(
+            "data: %d train, %d validation, %d test images (%s)",
+            len(train_idx),
+            len(val_idx),
+            len(self.test_sets["synth_test"]),
+            self.cache_dir,
+        )
 
 
 class FolderDataModule(OCRDataModule):

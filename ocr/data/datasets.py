@@ -1,5 +1,6 @@
 """Datasets of labelled word images. Each has ``labels``, ``widths`` (after resizing to
 imgH, for batching by width), ``names`` (for reports) and items ``(index, image, label)``."""
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,10 @@ class LabelledImages(Dataset):
         self.paths = [path for path, _ in entries]
         self.labels = [label for _, label in entries]
         self.imgH, self.max_width, self.name = imgH, max_width, name
-        self.widths = np.array([max(header_width(p, imgH, max_width), min_width(min_frames(label)))
-                                for p, label in entries], dtype=np.int64)
+        self.widths = np.array(
+            [max(header_width(p, imgH, max_width), min_width(min_frames(label))) for p, label in entries],
+            dtype=np.int64,
+        )
 
     @property
     def names(self) -> list[str]:

@@ -5,6 +5,7 @@ A font is unfaithful to an alphabet when it lacks a glyph for one of its charact
 case as capitals (BEBAS, Capture it, Amatic SC, ...): rendering the word ``fore`` as
 ``FORE`` under the label ``fore`` is label noise.
 """
+
 from __future__ import annotations
 
 import functools

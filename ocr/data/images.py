@@ -4,6 +4,7 @@ Every path into the model (rendered words, labelled folders, LMDB, ``predict.py`
 ``Recognizer``) goes through ``to_model_input`` so that training and inference see the
 same pixels.
 """
+
 from __future__ import annotations
 
 import io

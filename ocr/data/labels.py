@@ -6,6 +6,7 @@ alphabet with ``unknown_chars=skip``) are skipped and reported in one summary; p
 that make the file unreadable (not UTF-8, a line without a label) are errors naming the
 file and line.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,9 @@ def _lines(path: Path) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise LabelFileError(f"{path}:{line}: not UTF-8 ({err.reason} at byte {err.start}); save the file as UTF-8") from None
+        raise LabelFileError(
+            f"{path}:{line}: not UTF-8 ({err.reason} at byte {err.start}); save the file as UTF-8"
+        ) from None
     # Lines end at "\n" (or "\r\n") only: labels may hold other Unicode line separators.
     return [line.removesuffix("\r") for line in text.split("\n")]
 
@@ -74,7 +77,9 @@ def read_trdg_folder(root: Path) -> list[Entry]:
     return [(p.name, p.stem.rsplit("_", 1)[0], str(p)) for p in files]
 
 
-def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int) -> list[tuple[str, str]]:
+def screen(
+    entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int
+) -> list[tuple[str, str]]:
     """Absolute image paths with their labels, for the entries of a folder that can be used
     (see ``screen_labels``); paths must stay inside ``root``, exist and appear once."""
     root = root.resolve()
@@ -94,8 +99,15 @@ def screen(entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, 
     return screen_labels(located, str(root), alphabet, unknown_chars, max_width, problems, len(entries))
 
 
-def screen_labels(entries: list[Entry], source: str, alphabet: str, unknown_chars: str, max_width: int,
-                  problems: dict[str, list[str]] | None = None, total: int | None = None) -> list[tuple[str, str]]:
+def screen_labels(
+    entries: list[Entry],
+    source: str,
+    alphabet: str,
+    unknown_chars: str,
+    max_width: int,
+    problems: dict[str, list[str]] | None = None,
+    total: int | None = None,
+) -> list[tuple[str, str]]:
     """``(key, label)`` for the entries whose labels can be trained on.
 
     ``unknown_chars``: labels with characters outside the alphabet are an ``error``, or

@@ -1,6 +1,7 @@
 """The "layered" look: trdg draws the (skewed, distorted) text; the background, the
 grey levels, the perspective and the degradations are composed here, each drawn per
 image from the style's ranges. Words in photos are rarely black on white."""
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,9 @@ def background(kind: str, height: int, width: int, images: list[Path], rng: rand
     if kind == "plain":
         return np.full((height, width), 0.5, np.float32)
     if kind == "noise":
-        return np.clip(np.random.default_rng(rng.getrandbits(32)).normal(0.5, rng.uniform(0.02, 0.12), (height, width)), 0, 1)
+        return np.clip(
+            np.random.default_rng(rng.getrandbits(32)).normal(0.5, rng.uniform(0.02, 0.12), (height, width)), 0, 1
+        )
     texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_patch(height, width, images, rng)
     return 0.5 + (texture - texture.mean()) * rng.uniform(0.2, 0.8)
 
@@ -62,14 +65,24 @@ def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:
     if style.perspective and rng.random() < 0.5:
         d = style.perspective
         corners = [(rng.uniform(-d, d) * w, rng.uniform(-d, d) * h) for _ in range(4)]
-        quad = (corners[0][0], corners[0][1], corners[1][0], h + corners[1][1],
-                w + corners[2][0], h + corners[2][1], w + corners[3][0], corners[3][1])
+        quad = (
+            corners[0][0],
+            corners[0][1],
+            corners[1][0],
+            h + corners[1][1],
+            w + corners[2][0],
+            h + corners[2][1],
+            w + corners[3][0],
+            corners[3][1],
+        )
         image = image.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=_edge(image))
     if style.blur:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, style.blur)))
     pixels = np.asarray(image, dtype=np.float32)
     if style.noise:
-        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, style.noise) * 255, pixels.shape)
+        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(
+            0, rng.uniform(0, style.noise) * 255, pixels.shape
+        )
     image = Image.fromarray(np.uint8(np.clip(pixels, 0, 255)))
     if style.jpeg and rng.random() < style.jpeg:
         buffer = io.BytesIO()

@@ -5,6 +5,7 @@ Convert a labelled folder (gt.txt or trdg's output) into one:
 
     python -m ocr.data.lmdb_store SOURCE_DIR TARGET_DIR [--format gt|trdg] [--gt-file gt.txt]
 """
+
 from __future__ import annotations
 
 import argparse

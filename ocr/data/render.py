@@ -4,6 +4,7 @@ Each image ``i`` of a set is rendered from its own seed (the set's seed and ``i`
 the same settings give the same pixels whatever the number of processes, and an
 interrupted set can be completed shard by shard.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -115,15 +116,32 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
         rng = random.Random(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             image = generator.generate(
-                index=i, text=word, font=rng.choice(job.fonts), out_dir=None, size=rng.randint(*style.height),
-                extension=None, skewing_angle=int(round(style.skew)), random_skew=True,
-                blur=0 if layered else style.blur, random_blur=True,
+                index=i,
+                text=word,
+                font=rng.choice(job.fonts),
+                out_dir=None,
+                size=rng.randint(*style.height),
+                extension=None,
+                skewing_angle=int(round(style.skew)),
+                random_skew=True,
+                blur=0 if layered else style.blur,
+                random_blur=True,
                 background_type=BACKGROUNDS["plain" if layered else rng.choice(style.backgrounds)],
-                distorsion_type=DISTORTIONS[rng.choice(style.distortions)], distorsion_orientation=0,
-                is_handwritten=False, name_format=0, width=-1, alignment=1,
-                text_color="#000000" if layered else rng.choice(style.text_colors), orientation=0,
-                space_width=1.0, character_spacing=0, margins=style.margins, fit=False, output_mask=0,
-                word_split=False, image_dir=str(_trdg_images_dir()),
+                distorsion_type=DISTORTIONS[rng.choice(style.distortions)],
+                distorsion_orientation=0,
+                is_handwritten=False,
+                name_format=0,
+                width=-1,
+                alignment=1,
+                text_color="#000000" if layered else rng.choice(style.text_colors),
+                orientation=0,
+                space_width=1.0,
+                character_spacing=0,
+                margins=style.margins,
+                fit=False,
+                output_mask=0,
+                word_split=False,
+                image_dir=str(_trdg_images_dir()),
             )
         if image is not None:
             gray = layers.compose(image, style, _photos(), rng) if layered else np.asarray(image.convert("L"))

@@ -13,6 +13,7 @@ name and renamed, so a killed writer leaves either nothing or a whole file; buil
 store again skips the shards that are already whole (rendering resumes) and a store
 without its manifest is never read as if complete.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ files), the two names are restored from their modern equivalents before trdg is
 imported. ``FakeTextDataGenerator`` is imported directly: ``trdg.generators`` would pull
 in wikipedia, requests, bs4, arabic_reshaper and bidi, none of which rendering needs.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """The vocabulary to render: read a word list, keep what the alphabet can spell, split it
 into training and test words that never meet, and draw the words of each image."""
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,13 @@ def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: in
     words = {w.strip() for w in lines} - {""}
     kept = sorted(w for w in words if len(w) <= max_length and set(w) <= allowed)
     if len(kept) < len(words):
-        log.info("%s: kept %d of %d distinct words (the others are longer than %d or use "
-                 "characters outside the alphabet)", path, len(kept), len(words), max_length)
+        log.info(
+            "%s: kept %d of %d distinct words (the others are longer than %d or use characters outside the alphabet)",
+            path,
+            len(kept),
+            len(words),
+            max_length,
+        )
     if not kept:
         raise ValueError(f"no word of {path} can be spelled with the alphabet {alphabet!r}")
     return kept
@@ -66,8 +72,9 @@ _BEFORE, _AFTER, _AROUND = "\"'(#$@", ".,:;!?'\")%", ("()", '""', "''", "[]")
 
 def _cased(word: str, case: dict[str, float], rng: random.Random) -> str:
     style = rng.choices(list(case), weights=list(case.values()))[0]
-    return {"lower": word.lower(), "upper": word.upper(), "title": word[:1].upper() + word[1:].lower(),
-            "as_is": word}[style]
+    return {"lower": word.lower(), "upper": word.upper(), "title": word[:1].upper() + word[1:].lower(), "as_is": word}[
+        style
+    ]
 
 
 def _number(rng: random.Random) -> str:
@@ -89,12 +96,15 @@ def _alphanumeric(rng: random.Random) -> str:
     if kind < 0.4:
         return "".join(rng.choice(letters) for _ in range(rng.randint(1, 3))) + str(rng.randint(1, 999))
     if kind < 0.7:
-        return str(rng.randint(1, 99)) + "".join(rng.choice(letters + letters.lower()) for _ in range(rng.randint(1, 3)))
+        return str(rng.randint(1, 99)) + "".join(
+            rng.choice(letters + letters.lower()) for _ in range(rng.randint(1, 3))
+        )
     return "".join(rng.choice(letters + "0123456789") for _ in range(rng.randint(3, 8)))
 
 
-def mixed_texts(words: list[str], count: int, seed: int, mix: dict[str, float], case: dict[str, float],
-                alphabet: str) -> list[str]:
+def mixed_texts(
+    words: list[str], count: int, seed: int, mix: dict[str, float], case: dict[str, float], alphabet: str
+) -> list[str]:
     """``count`` texts drawn as ``mix`` says: ``words`` (in a case style drawn from ``case``),
     ``numbers``, ``alphanumeric`` codes and ``punctuated`` words; those the alphabet
     cannot spell are drawn again."""

@@ -4,6 +4,7 @@ The seed's architecture and argument names (imgH, nChannels, nHidden, leakyRelu)
 the class count fixed: ``nClasses`` includes the CTC blank. ``channels`` thins every
 convolution (the paper's widths by default) for a faster CPU variant.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The CRNN's output length: how many CTC frames an input width gives (no torch needed)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """The LightningModule: the CRNN, the CTC loss, the optimiser and the metrics."""
+
 from __future__ import annotations
 
 import logging
@@ -130,7 +131,9 @@ class OCRSystem(pl.LightningModule):
             p.grad = None  # the optimiser skips parameters without gradients
         self.nonfinite_steps += 1
         self._nonfinite_run += 1
-        log.warning("step %d: non-finite loss or gradient, update skipped (%d so far)", self.global_step, self.nonfinite_steps)
+        log.warning(
+            "step %d: non-finite loss or gradient, update skipped (%d so far)", self.global_step, self.nonfinite_steps
+        )
         if self._nonfinite_run >= self.hparams.max_nonfinite_steps:
             lengths = [len(label) for label in self._last_labels]
             raise NonFiniteLossError(
@@ -204,7 +207,9 @@ class OCRSystem(pl.LightningModule):
         grid = prediction_grid([im[0, :, :w].numpy() for im, w in zip(images, widths)], texts, labels)
         for logger in self.loggers:
             if hasattr(logger.experiment, "add_image"):
-                logger.experiment.add_image("val/predictions", torch.from_numpy(grid).permute(2, 0, 1), self.global_step)
+                logger.experiment.add_image(
+                    "val/predictions", torch.from_numpy(grid).permute(2, 0, 1), self.global_step
+                )
 
     # ------------------------------------------------------------ checkpoint
     def load_pretrained(self, state_dict: dict, alphabet: str) -> None:
