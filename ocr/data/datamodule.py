@@ -155,8 +155,8 @@ class SynthDataModule(OCRDataModule):
             return
         train_store = ImageStore(self.folder("train"))
         train_idx, val_idx = self.split(len(train_store))
-        self.train_set = StoreDataset(train_store, train_idx, name="synth_train")
-        self.val_set = StoreDataset(train_store, val_idx, name="synth_val")
+        rendered = StoreDataset(train_store, name="synth")
+        self.train_set, self.val_set = Subset(rendered, train_idx), Subset(rendered, val_idx)
         self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
         log.info(
             "data: %d train, %d validation, %d test images (%s)",
@@ -187,8 +187,8 @@ class FolderDataModule(OCRDataModule):
         **kwargs,
     ):
         super().__init__(alphabet=alphabet, **kwargs)
-        if format not in READERS:
-            raise ValueError(f"data.format must be one of {sorted(READERS)}, got {format!r}")
+        if format not in (*READERS, "lmdb"):
+            raise ValueError(f"data.format must be gt, trdg or lmdb, got {format!r}")
         self.roots, self.test_roots = _folders(root), _folders(test_root)
         if not self.roots and not self.test_roots:
             raise ValueError("data.root (or data.test_root) must name a folder of labelled images")
@@ -218,10 +218,10 @@ class FolderDataModule(OCRDataModule):
                 self.test_sets = {"val": self.val_set}
 
 
+# Label files of folder formats (an LMDB holds its labels: LmdbImages reads them).
 READERS = {
     "gt": lambda root, gt_file: read_gt_file(root, gt_file),
     "trdg": lambda root, gt_file: read_trdg_folder(root),
-    "lmdb": None,  # a dataset of its own: LmdbImages
 }
 
 

@@ -7,11 +7,10 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
 from ocr.data.batching import Item
-from ocr.data.images import ImageError, pad_to_width, read_image
+from ocr.data.images import ImageError, header_width, pad_to_width, read_image
 from ocr.data.store import ImageStore
 from ocr.models.frames import min_width
 from ocr.text import min_frames
@@ -20,24 +19,38 @@ log = logging.getLogger(__name__)
 
 
 class StoreDataset(Dataset):
-    """A subset (``indices``) of an image store."""
+    """A whole image store (``Subset`` takes parts of it)."""
 
-    def __init__(self, store: ImageStore, indices: Sequence[int] | np.ndarray | None = None, name: str = ""):
+    def __init__(self, store: ImageStore, name: str = ""):
         self.store = store
-        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.name = name or store.folder.name
-        self.labels = [store.labels[i] for i in self.indices]
-        self.widths = store.widths[self.indices]
+        self.labels, self.widths = store.labels, store.widths
 
     @property
     def names(self) -> list[str]:
-        return [f"{self.name}/{i}" for i in self.indices]
+        return [f"{self.name}/{i}" for i in range(len(self))]
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.store)
 
     def __getitem__(self, i: int) -> Item:
-        return i, self.store.image(int(self.indices[i])), self.labels[i]
+        return i, self.store.image(i), self.labels[i]
+
+
+def item_width(header: int, label: str) -> int:
+    """The width an item will have: its image's, or wider where its label needs more frames."""
+    return max(header, min_width(min_frames(label)))
+
+
+def read_item(index: int, source, label: str, imgH: int, max_width: int, name: str) -> Item | None:
+    """A labelled image read from a file or bytes, wide enough for its label's CTC
+    frames; None (reported) when it cannot be read."""
+    try:
+        image = read_image(source, imgH, max_width, name=name)
+    except ImageError as err:
+        log.warning("skipped: %s", err)
+        return None
+    return index, pad_to_width(image, min_width(min_frames(label))), label
 
 
 class LabelledImages(Dataset):
@@ -51,10 +64,7 @@ class LabelledImages(Dataset):
         self.paths = [path for path, _ in entries]
         self.labels = [label for _, label in entries]
         self.imgH, self.max_width, self.name = imgH, max_width, name
-        self.widths = np.array(
-            [max(header_width(p, imgH, max_width), min_width(min_frames(label))) for p, label in entries],
-            dtype=np.int64,
-        )
+        self.widths = np.array([item_width(header_width(p, imgH, max_width), lab) for p, lab in entries], np.int64)
 
     @property
     def names(self) -> list[str]:
@@ -64,24 +74,7 @@ class LabelledImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> Item | None:
-        try:
-            image = read_image(self.paths[i], self.imgH, self.max_width)
-        except ImageError as err:
-            log.warning("skipped: %s", err)
-            return None
-        return i, pad_to_width(image, min_width(min_frames(self.labels[i]))), self.labels[i]
-
-
-def header_width(path: str, imgH: int, max_width: int) -> int:
-    """The width ``path`` will have at height ``imgH``, from its header (0 if unreadable)."""
-    try:
-        with Image.open(path) as image:
-            w, h = image.size
-            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF rotations by 90 degrees
-                w, h = h, w
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return 0
-    return min(max(1, round(w * imgH / max(h, 1))), max_width)
+        return read_item(i, self.paths[i], self.labels[i], self.imgH, self.max_width, self.paths[i])
 
 
 class ConcatImages(Dataset):

@@ -66,12 +66,30 @@ def to_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
+def model_width(width: int, height: int, imgH: int, max_width: int) -> int:
+    """The width an image gets at height ``imgH`` (aspect kept, at most ``max_width``)."""
+    return min(max(1, round(width * imgH / max(height, 1))), max_width)
+
+
+def header_width(source: str | Path | bytes | None, imgH: int, max_width: int) -> int:
+    """``model_width`` from the image's header alone (0 if it cannot be read: the image
+    is reported when it is read)."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            w, h = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF rotations by 90 degrees
+                w, h = h, w
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 0
+    return model_width(w, h, imgH, max_width)
+
+
 def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:
     """Resize to ``imgH`` rows keeping the aspect ratio; wider than ``max_width`` is squeezed."""
     h, w = gray.shape
     if h == 0 or w == 0:
         raise ImageError(f"empty image ({w}x{h})")
-    width = min(max(1, round(w * imgH / h)), max_width)
+    width = model_width(w, h, imgH, max_width)
     if (h, w) == (imgH, width):
         return np.ascontiguousarray(gray)
     resized = Image.fromarray(gray).resize((width, imgH), Image.Resampling.BILINEAR)

@@ -43,18 +43,22 @@ def _lines(path: Path) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-def read_gt_file(root: Path, gt_file: str = "gt.txt") -> list[Entry]:
-    """``<relative path>\\t<label>`` per line (deep-text-recognition-benchmark, PaddleOCR)."""
-    path = root / gt_file
+def _pairs(path: Path, separator: str, expected: str) -> list[Entry]:
+    """Non-blank lines of ``path`` split at the first ``separator`` into (file, label)."""
     entries = []
     for number, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
-        if "\t" not in line:
-            raise LabelFileError(f"{path}:{number}: expected '<image path><TAB><label>', got {line[:80]!r}")
-        file, label = line.split("\t", 1)
+        if separator not in line:
+            raise LabelFileError(f"{path}:{number}: expected {expected!r}, got {line[:80]!r}")
+        file, label = line.split(separator, 1)
         entries.append((file.strip(), label, f"{path}:{number}"))
     return entries
+
+
+def read_gt_file(root: Path, gt_file: str = "gt.txt") -> list[Entry]:
+    """``<relative path>\\t<label>`` per line (deep-text-recognition-benchmark, PaddleOCR)."""
+    return _pairs(root / gt_file, "\t", "<image path><TAB><label>")
 
 
 def read_trdg_folder(root: Path) -> list[Entry]:
@@ -62,15 +66,7 @@ def read_trdg_folder(root: Path) -> list[Entry]:
     labels in file names ``<label>_<n>.<ext>`` (trdg's default ``-na 0``)."""
     labels_file = root / "labels.txt"
     if labels_file.exists():
-        entries = []
-        for number, line in enumerate(_lines(labels_file), 1):
-            if not line.strip():
-                continue
-            if " " not in line:
-                raise LabelFileError(f"{labels_file}:{number}: expected '<file> <label>', got {line[:80]!r}")
-            file, label = line.split(" ", 1)
-            entries.append((file, label, f"{labels_file}:{number}"))
-        return entries
+        return _pairs(labels_file, " ", "<file> <label>")
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and "_" in p.stem)
     if not files:
         raise LabelFileError(f"{root}: no labels.txt and no images named '<label>_<n>.<ext>'")

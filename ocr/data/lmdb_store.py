@@ -9,21 +9,18 @@ Convert a labelled folder (gt.txt or trdg's output) into one:
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
 from ocr.data.batching import Item
-from ocr.data.images import ImageError, pad_to_width, read_image
+from ocr.data.datasets import item_width, read_item
+from ocr.data.images import header_width
 from ocr.data.labels import read_gt_file, read_trdg_folder, screen, screen_labels
-from ocr.models.frames import min_width
-from ocr.text import min_frames
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +50,12 @@ class LmdbImages(Dataset):
                 if label is None:
                     continue
                 entries.append((i, label.decode("utf-8"), f"{self.root}:label-{i:09d}"))
-                widths[i] = _header_width(txn.get(f"image-{i:09d}".encode()), imgH, max_width)
+                widths[i] = header_width(txn.get(f"image-{i:09d}".encode()), imgH, max_width)
         env.close()
         kept = screen_labels(entries, str(self.root), alphabet, unknown_chars, max_width)
         self.keys = [key for key, _ in kept]
         self.labels = [label for _, label in kept]
-        self.widths = np.array([max(widths[k], min_width(min_frames(lab))) for k, lab in kept], dtype=np.int64)
+        self.widths = np.array([item_width(widths[k], lab) for k, lab in kept], dtype=np.int64)
         self._env, self._pid = None, None
 
     @property
@@ -79,26 +76,14 @@ class LmdbImages(Dataset):
         key = self.keys[i]
         with self._env.begin() as txn:
             data = txn.get(f"image-{key:09d}".encode())
-        try:
-            if data is None:
-                raise ImageError("no image stored")
-            image = read_image(data, self.imgH, self.max_width, name=self.names[i])
-        except ImageError as err:
-            log.warning("skipped: %s", err)
+        name = f"{self.name}/image-{key:09d}"
+        if data is None:
+            log.warning("skipped: %s: no image stored", name)
             return None
-        return i, pad_to_width(image, min_width(min_frames(self.labels[i]))), self.labels[i]
+        return read_item(i, data, self.labels[i], self.imgH, self.max_width, name)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_env": None, "_pid": None}
-
-
-def _header_width(data: bytes | None, imgH: int, max_width: int) -> int:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            w, h = image.size
-    except Exception:  # unreadable: reported when the image itself is read
-        return 0
-    return min(max(1, round(w * imgH / max(h, 1))), max_width)
 
 
 def write_lmdb(entries: list[tuple[str, str]], target: str | Path, map_size: int = 1 << 40) -> Path:
