@@ -49,7 +49,7 @@ def evaluate(cfg: DictConfig) -> dict:
     model = model_from_checkpoint(cfg.ckpt_path)
     recognizer = Recognizer.from_model(model, cfg.get("device"), cfg.precision, decode=dict(cfg.decode))
     datamodule = instantiate(data_config(cfg, model))
-    datamodule.prepare_data()
+    datamodule.prepare_data(splits=("test",))  # the training set is not needed here
     datamodule.setup("test")
 
     results, rows, totals = {}, [], TextMetrics()

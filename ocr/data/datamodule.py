@@ -56,6 +56,9 @@ class OCRDataModule(pl.LightningDataModule):
         n_val = int(round(n * self.val_fraction))
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
+    def prepare_data(self, splits: tuple[str, ...] = ("train", "test")) -> None:
+        """Make what ``splits`` need on disk (nothing for data users bring)."""
+
     def loader(self, dataset: Dataset, train: bool) -> DataLoader:
         trainer = self.trainer
         sampler = WidthBatchSampler(
@@ -146,25 +149,19 @@ class SynthDataModule(OCRDataModule):
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"
 
-    def prepare_data(self) -> None:
-        for split, job in self.jobs().items():
-            render_store(job, self.folder(split), workers=self.render_workers, desc=f"render {split}")
+    def prepare_data(self, splits: tuple[str, ...] = ("train", "test")) -> None:
+        """Render the sets not in the cache yet (evaluation asks for ``("test",)`` only)."""
+        for split in splits:
+            render_store(self.jobs()[split], self.folder(split), workers=self.render_workers, desc=f"render {split}")
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        train_store = ImageStore(self.folder("train"))
-        train_idx, val_idx = self.split(len(train_store))
-        rendered = StoreDataset(train_store, name="synth")
-        self.train_set, self.val_set = Subset(rendered, train_idx), Subset(rendered, val_idx)
-        self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
-        log.info(
-            "data: %d train, %d validation, %d test images (%s)",
-            len(train_idx),
-            len(val_idx),
-            len(self.test_sets["synth_test"]),
-            self.cache_dir,
-        )
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            rendered = StoreDataset(ImageStore(self.folder("train")), name="synth")
+            train_idx, val_idx = self.split(len(rendered))
+            self.train_set, self.val_set = Subset(rendered, train_idx), Subset(rendered, val_idx)
+            log.info("data: %d train, %d validation images (%s)", len(train_idx), len(val_idx), self.cache_dir)
+        if not self.test_sets:
+            self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
 
 
 class FolderDataModule(OCRDataModule):
