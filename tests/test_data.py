@@ -191,8 +191,34 @@ def test_batch_augmentation_draws_per_image_and_stays_in_range():
 
     torch.manual_seed(0)
     images = torch.rand(64, 1, 32, 80) * 2 - 1
-    out = Augment(invert=0.5, contrast=0.5, noise=0.5, blur=0.5)(images)
-    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
-    changed = (out - images).abs().flatten(1).amax(1) > 1e-6
-    assert 0 < changed.sum() < 64  # each image draws its own changes
+    for ops in ({"invert": 0.5, "contrast": 0.5, "noise": 0.5, "blur": 0.5}, {"lowres": 0.5}):
+        out = Augment(**ops)(images)
+        assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1, ops
+        changed = (out - images).abs().flatten(1).amax(1) > 1e-6
+        assert 0 < changed.sum() < 64, ops  # each image draws its own changes
     assert torch.equal(Augment()(images), images)
+    # Low resolution takes detail away: neighbouring pixels come closer together.
+    smoothed = Augment(lowres=1.0)(images)
+    assert smoothed.diff(dim=-1).abs().mean() < 0.7 * images.diff(dim=-1).abs().mean()
+
+
+def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_label():
+    from ocr.data.augment import Augment
+    from ocr.models.frames import min_width
+    from ocr.text import min_frames
+
+    torch.manual_seed(0)
+    widths = torch.randint(40, 101, (64,))
+    images = torch.ones(64, 1, 32, 100)  # white padding; dark "text" over each image's own width
+    for i, w in enumerate(widths.tolist()):
+        images[i, :, 8:24, :w] = -1
+    labels = ["abcde"] * 32 + ["abcdefghijklmnopqrst"] * 32
+    out = Augment(stretch=1.0)(images, widths, labels)
+    extents = torch.tensor([int((out[i, 0, 16] < 0).nonzero().max()) + 1 for i in range(64)])
+    ratios, needed = extents / widths, torch.tensor([min_width(min_frames(label)) for label in labels])
+    assert extents.max() <= 100 and (extents >= needed - 1).all()
+    free = needed < 0.6 * widths  # labels that leave the factor unclamped
+    assert ratios[free].min() > 0.55 and ratios[free].max() < 1.45
+    assert (ratios[free] < 0.9).sum() > 5 and (ratios[free] > 1.1).sum() > 3  # condensed and widened
+    assert (ratios[~free] >= 0.6).all() and (ratios[~free] > 1.5).any()  # long labels kept readable
+    assert torch.equal(Augment(stretch=1.0)(images), images)  # no widths: left alone

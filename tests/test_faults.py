@@ -195,3 +195,7 @@ def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_
         train(train_cfg("debug=fdr", f"init_from={checkpoint}", *folder))
     _, tuned = train(train_cfg("debug=fdr", f"init_from={checkpoint}", "init_extend_alphabet='ï'", *folder))
     assert tuned["model"].codec.alphabet == first["model"].codec.alphabet + "ï"
+    # The fine-tuning recipe leaves such labels out instead, and trains with its augmentation.
+    _, recipe = train(train_cfg("experiment=finetune", "debug=fdr", f"init_from={checkpoint}", *folder))
+    assert recipe["model"].codec.alphabet == first["model"].codec.alphabet
+    assert recipe["model"].augment.stretch > 0 and recipe["trainer"].global_step == 1

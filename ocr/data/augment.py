@@ -7,10 +7,15 @@ step waits on the host.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ocr.models.frames import min_width
+from ocr.text import min_frames
 
 
 @dataclass
@@ -21,8 +26,14 @@ class Augment:
     contrast: float = 0.0  # contrast x [0.5, 1.5], brightness +/- 0.3
     noise: float = 0.0  # Gaussian noise, standard deviation up to 0.15 (of the range 2)
     blur: float = 0.0  # Gaussian blur, sigma 1
+    lowres: float = 0.0  # shrunk to 30-70% (one factor per batch) and enlarged back: low-resolution photos
+    stretch: float = 0.0  # width x [0.6, 1.4]: condensed and wide lettering (needs widths and labels)
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, widths: torch.Tensor | None = None, labels: Sequence[str] | None = None
+    ) -> torch.Tensor:
+        """``widths``: each image's width before padding; with ``labels`` they bound the
+        stretch, so that no text is cut off and each label keeps the frames it needs."""
         b = images.shape[0]
 
         def chosen(p: float) -> torch.Tensor:
@@ -40,6 +51,11 @@ class Augment:
             x = torch.where(chosen(self.invert), -x, x)
         if self.blur:
             x = torch.where(chosen(self.blur), _blur(x), x)
+        if self.stretch and widths is not None and labels is not None:
+            factors = _stretch_factors(widths, labels, x.shape[-1]).to(x.device, non_blocking=True)
+            x = torch.where(chosen(self.stretch), _stretch(x, factors), x)
+        if self.lowres:
+            x = torch.where(chosen(self.lowres), _lowres(x, float(torch.empty(1).uniform_(0.3, 0.7))), x)
         if self.noise:
             noisy = x + torch.randn_like(x) * uniform(0.0, 0.15)
             x = torch.where(chosen(self.noise), noisy.clamp(-1, 1), x)
@@ -54,3 +70,28 @@ def _blur(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     return F.conv2d(
         F.pad(images, (2, 2, 2, 2), mode="replicate"), kernel.expand(channels, 1, 5, 5).contiguous(), groups=channels
     )
+
+
+def _lowres(images: torch.Tensor, factor: float) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    small = F.interpolate(images, size=(max(1, round(h * factor)), max(1, round(w * factor))), mode="area")
+    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def _stretch_factors(widths: torch.Tensor, labels: Sequence[str], padded: int, low=0.6, high=1.4) -> torch.Tensor:
+    """A width factor per image, log-uniform in [low, high], clamped so that the image
+    stays inside the padded width and wide enough for its label's CTC frames."""
+    widths = widths.float().clamp(min=1)
+    factors = torch.empty(len(widths)).uniform_(math.log(low), math.log(high)).exp()
+    needed = torch.tensor([min_width(min_frames(label)) for label in labels], dtype=torch.float32)
+    return torch.minimum(torch.maximum(factors, needed / widths), padded / widths)
+
+
+def _stretch(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Scale each image's width by its factor, anchored at the left edge; what is
+    uncovered on the right repeats the last column (the padding's background)."""
+    scale = 1 / factors.to(images.dtype)
+    theta = torch.zeros(images.shape[0], 2, 3, device=images.device, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1] = scale, scale - 1, 1
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

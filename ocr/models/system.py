@@ -99,7 +99,9 @@ class OCRSystem(pl.LightningModule):
     # --------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         images = normalize(batch["images"])
-        logits = self(self.augment(images) if self.augment else images)
+        if self.augment:
+            images = self.augment(images, batch["widths"], batch["labels"])
+        logits = self(images)
         loss = self.ctc_loss(logits, batch["labels"])
         self._last_labels = batch["labels"]
         batch_size = len(batch["labels"])
