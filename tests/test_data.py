@@ -9,7 +9,7 @@ from ocr.data import store
 from ocr.data.batching import WidthBatchSampler, collate, normalize
 from ocr.data.datamodule import SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_problems, resolve_fonts, trdg_fonts_dir
-from ocr.data.render import RenderJob, Style, render_store
+from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
 from ocr.models.frames import output_frames
 from ocr.text import min_frames
@@ -184,6 +184,17 @@ def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
     assert all(im.shape[0] == 32 and im.dtype == np.uint8 for im in images)
     # Light text on dark backgrounds as well as the reverse.
     assert len({bool(np.median(im) < 128) for im in images}) == 2
+
+
+def test_tight_crops_make_the_text_fill_the_height():
+    words = tuple(f"{w}{i}" for i, w in enumerate(["Invoice", "TOTAL", "station", "exit"] * 5))
+
+    def px_per_char(tight: float) -> float:
+        style = Style(renderer="layered", height=(32, 40), margins=(5, 5, 5, 5), tight=tight)
+        job = RenderJob(words, (ROBOTO,), style, seed=1, imgH=32, max_width=400)
+        return np.mean([render_word(job, i).shape[1] / len(w) for i, w in enumerate(words)])
+
+    assert px_per_char(1.0) > 1.25 * px_per_char(0.0)
 
 
 def test_batch_augmentation_draws_per_image_and_stays_in_range():

@@ -55,8 +55,21 @@ def compose(text: Image.Image, style, images: list[Path], rng: random.Random) ->
     texture = background(rng.choice(style.backgrounds), h, w, images, rng)
     paper_layer = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
     pixels = paper_layer * (1 - alpha) + ink * alpha
+    if style.tight and rng.random() < style.tight:
+        pixels = ink_crop(pixels, alpha, rng)
     image = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255))
     return degrade(image, style, rng)
+
+
+def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12) -> np.ndarray:
+    """The box around the ink with a margin of up to ``margin`` x its height on each side:
+    text fills the height of a word cropped from a photo, not half of it."""
+    rows, cols = np.flatnonzero(alpha.max(axis=1) > 0.3), np.flatnonzero(alpha.max(axis=0) > 0.3)
+    if rows.size == 0:
+        return pixels
+    height = rows[-1] - rows[0] + 1
+    top, bottom, left, right = (round(rng.uniform(0, margin) * height) for _ in range(4))
+    return pixels[max(0, rows[0] - top) : rows[-1] + 1 + bottom, max(0, cols[0] - left) : cols[-1] + 1 + right]
 
 
 def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:

@@ -56,6 +56,7 @@ class Style:
     noise: float = 0.0  # Gaussian noise, standard deviation up to this fraction of 255
     jpeg: float = 0.0  # probability of JPEG artefacts (quality 15-85)
     crop: float = 0.0  # probability of cutting into or widening the margins
+    tight: float = 0.0  # probability of cropping to the ink, as word crops of photos are
 
     def __post_init__(self) -> None:
         for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):
