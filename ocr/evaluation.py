@@ -16,6 +16,7 @@ from ocr.metrics import TextMetrics, edit_distance
 from ocr.recognizer import Recognizer
 from ocr.report import format_table, write_json
 from ocr.visualize import prediction_grid
+from ocr.weights import model_path
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def data_config(cfg: DictConfig, model) -> DictConfig:
 def evaluate(cfg: DictConfig) -> dict:
     """Score the checkpoint on each test set; write metrics.json, predictions.tsv and grids."""
     output_dir = Path(cfg.paths.output_dir)
-    model = model_from_checkpoint(cfg.ckpt_path)
+    ckpt_path = model_path(cfg.ckpt_path)
+    model = model_from_checkpoint(ckpt_path)
     recognizer = Recognizer.from_model(model, cfg.get("device"), cfg.precision, decode=dict(cfg.decode))
     datamodule = instantiate(data_config(cfg, model))
     datamodule.prepare_data(splits=("test",))  # the training set is not needed here
@@ -67,7 +69,7 @@ def evaluate(cfg: DictConfig) -> dict:
         results["total"] = {k: float(v) for k, v in totals.compute().items()}
     summary = results["total"] if len(results) > 1 else next(iter(results.values()))
 
-    write_json(output_dir / "metrics.json", {**summary, "checkpoint": str(cfg.ckpt_path), "sets": results})
+    write_json(output_dir / "metrics.json", {**summary, "checkpoint": str(ckpt_path), "sets": results})
     write_predictions(output_dir / "predictions.tsv", rows, datamodule.test_sets)
     write_grids(output_dir, rows, datamodule.test_sets, cfg.grid_size, cfg.seed)
     print(f"\n{format_table(results)}\n\nwritten to {output_dir}")

@@ -1,7 +1,7 @@
 """Reading images with a trained model:
 
     from ocr import Recognizer
-    r = Recognizer.load("best.ckpt")        # or an exported model.onnx / model.ts
+    r = Recognizer.load("best.ckpt")        # or an exported model.onnx / model.ts; none: the shipped model
     r.read(["a.png", pil_image, array])      # -> [Reading(text, confidence), ...]
 
 Lightning checkpoints and TorchScript files run with PyTorch; ONNX files run with
@@ -20,6 +20,7 @@ from PIL import Image
 from ocr.data.images import pad_batch, read_image
 from ocr.decoding import Decoder
 from ocr.text import CTCCodec
+from ocr.weights import model_path
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
 
@@ -115,9 +116,12 @@ class Recognizer:
         self.decoder = Decoder(codec, **(decode or {}))
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, precision: str = "auto", **kwargs) -> "Recognizer":
-        """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript (``.ts``)."""
-        path = Path(path)
+    def load(
+        cls, path: str | Path | None = None, device: str | None = None, precision: str = "auto", **kwargs
+    ) -> "Recognizer":
+        """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript
+        (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``)."""
+        path = model_path(path)
         if not path.is_file():
             raise FileNotFoundError(f"model file {path} does not exist")
         if path.suffix == ".onnx":

@@ -1,5 +1,6 @@
 """Reading images as users do: every image mode, decoders, export parity, predict.py."""
 
+import json
 import math
 import pickle
 
@@ -10,11 +11,14 @@ from PIL import Image
 
 from ocr import Recognizer
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
+from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.images import MAX_PIXELS, ImageError, read_image
+from ocr.data.render import RenderJob, Style, render_word
 from ocr.decoding import Decoder, prefix_beam_search
 from ocr.export import export_onnx, export_torchscript
 from ocr.models.system import OCRSystem
 from ocr.text import CTCCodec
+from ocr.weights import DEFAULT_MODEL
 
 from .conftest import run_entry_point
 
@@ -171,6 +175,13 @@ def test_checkpoints_load_without_running_pickled_code(checkpoint, tmp_path):
     assert Recognizer.load(slim, precision="32").read(np.full((32, 50), 200, np.uint8))
 
 
+def test_export_writes_a_float16_checkpoint_without_optimiser_state(checkpoint, tmp_path):
+    run_entry_point("export.py", f"ckpt_path={checkpoint}", "format=fp16", f"output={tmp_path / 'm.ckpt'}")
+    slim = load_checkpoint(tmp_path / "m.ckpt")
+    assert set(slim) == {"state_dict", "hyper_parameters", "data_config"}
+    assert all(v.dtype == torch.float16 for v in slim["state_dict"].values() if v.is_floating_point())
+
+
 @pytest.mark.slow
 def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint, word, tmp_path):
     images = tmp_path / "images"
@@ -192,8 +203,6 @@ def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint
 
 
 def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoint, word, tmp_path):
-    import json
-
     from ocr.evaluation import evaluate
     from ocr.hydra_utils import compose_config
 
@@ -234,3 +243,25 @@ def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoi
         "cer_alnum",
     } <= set(saved)
     assert len((out / "predictions.tsv").read_text().splitlines()) == 6
+
+
+@pytest.mark.slow
+def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
+    """With no checkpoint named, Recognizer and predict.py read with ocr/weights/english.ckpt,
+    a float16 checkpoint small enough to ship, which reads clean renders of mixed-case words."""
+    assert DEFAULT_MODEL.stat().st_size < 20e6
+    assert load_checkpoint(DEFAULT_MODEL)["state_dict"]["model.rnn.1.embedding.weight"].dtype == torch.float16
+    words = ("Invoice", "TOTAL", "2024", "street", "Coffee", "OPEN", "Hello", "42.50", "Station", "EXIT")
+    fonts = tuple(str(trdg_fonts_dir() / f) for f in ("Roboto-Regular.ttf", "OpenSans-Regular.ttf"))
+    job = RenderJob(words, fonts, Style(height=40), seed=7, imgH=32, max_width=400)
+    images = [render_word(job, i) for i in range(len(words))]
+    texts = [r.text for r in Recognizer.load().read(images)]
+    assert sum(t == w for t, w in zip(texts, words)) >= 8, texts
+    for i in (0, 1):
+        Image.fromarray(images[i]).save(tmp_path / f"{i}.png")
+    rows = run_entry_point("predict.py", f"inputs={tmp_path}").stdout.splitlines()
+    assert [row.split("\t")[1] for row in rows] == texts[:2]
+    (tmp_path / "gt.txt").write_text(f"0.png\t{words[0]}\n1.png\t{words[1]}\n")
+    run_entry_point("evaluate.py", "data=folder", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'eval'}")
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(DEFAULT_MODEL) and metrics["n"] == 2
