@@ -42,13 +42,13 @@ stage eval_svt 40 python evaluate.py ckpt_path=$RUNS/english/checkpoints/best.ck
     hydra.run.dir=$RUNS/english_svt
 keep $RUNS/english_svt/metrics.json english_svt_metrics.json
 
-stage finetune 80 python train.py trainer=gpu init_from=$RUNS/english/checkpoints/best.ckpt data=folder \
-    "data.root=[$REAL/iiit5k_train,$REAL/svt_train]" data.unknown_chars=skip data.batch_size=128 data.eval_batch_size=512 \
-    model.lr=5e-4 model.warmup_steps=20 trainer.max_epochs=30 "model.augment={invert:0.1,contrast:0.5,noise:0.3,blur:0.2}" \
-    callbacks.early_stopping.patience=8 hydra.run.dir=$RUNS/finetune
+stage finetune 80 python train.py experiment=finetune trainer=gpu init_from=$RUNS/english/checkpoints/best.ckpt \
+    "data.root=[$REAL/iiit5k_train,$REAL/svt_train]" data.batch_size=128 data.eval_batch_size=512 model.lr=5e-4 \
+    hydra.run.dir=$RUNS/finetune
 stage eval_ft 40 python evaluate.py ckpt_path=$RUNS/finetune/checkpoints/best.ckpt data=folder data.root=$REAL/svt_test \
     hydra.run.dir=$RUNS/finetune_svt
 keep $RUNS/finetune_svt/metrics.json finetune_svt_metrics.json
 
-python -c "from ocr.checkpoint import slim_checkpoint as s; s('$RUNS/finetune/checkpoints/best.ckpt', '$OUT/english_finetuned_fp16.ckpt')" >> "$OUT/summary.txt" 2>&1
+# The synthetic-only model is the one that could be shipped (ocr/weights/README.md).
+python export.py ckpt_path=$RUNS/english/checkpoints/best.ckpt format=fp16 output=$OUT/english_fp16.ckpt >> "$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"
