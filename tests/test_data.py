@@ -11,7 +11,7 @@ from ocr.data.datamodule import SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_problems, resolve_fonts, trdg_fonts_dir
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
-from ocr.models.frames import output_frames
+from ocr.models.frames import min_width, output_frames
 from ocr.text import min_frames
 
 from .conftest import SEED_ALPHABET
@@ -215,8 +215,6 @@ def test_batch_augmentation_draws_per_image_and_stays_in_range():
 
 def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_label():
     from ocr.data.augment import Augment
-    from ocr.models.frames import min_width
-    from ocr.text import min_frames
 
     torch.manual_seed(0)
     widths = torch.randint(40, 101, (64,))
