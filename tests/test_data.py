@@ -93,6 +93,17 @@ def test_drawn_words_are_distinct_until_the_vocabulary_runs_out():
     assert len(drawn) == 25 and set(counts.values()) == {2, 3}
 
 
+def test_word_lengths_weight_the_drawn_words():
+    words = [f"{c}" * n for c in "abcdefghij" for n in (2, 8)]  # ten words of 2 letters, ten of 8
+    drawn = draw_words(words, 1000, seed=0, lengths=[0, 3, 0, 0, 0, 0, 0, 1])
+    short = sum(len(w) == 2 for w in drawn)
+    assert 700 < short < 800  # 3:1, as weighted
+    assert {drawn.count(w) for w in words if len(w) == 2} <= {short // 10, short // 10 + 1}  # evenly
+    assert draw_words(words, 50, seed=0, lengths=[0, 1]) == draw_words(words, 50, seed=0, lengths=[0, 1])
+    with pytest.raises(ValueError, match="word_lengths"):
+        draw_words(words, 5, seed=0, lengths=[1])  # no one-letter word
+
+
 def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
     assert font_problems(trdg_fonts_dir() / "BEBAS___.ttf", SEED_ALPHABET) == ["draws lower case as capitals"]
     assert "has no glyph for '#+%'" in font_problems(trdg_fonts_dir() / "SEASRN__.ttf", SEED_ALPHABET)

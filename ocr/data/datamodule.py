@@ -109,6 +109,7 @@ class SynthDataModule(OCRDataModule):
         style: dict | None = None,
         texts: dict[str, float] | None = None,
         case: dict[str, float] | None = None,
+        word_lengths: list[float] | None = None,
         render_workers: int = 0,
         **kwargs,
     ):
@@ -120,7 +121,7 @@ class SynthDataModule(OCRDataModule):
         self.words_file, self.max_word_length = words_file, max_word_length
         self.fonts = fonts
         self.style = Style(**(style or {}))
-        self.texts, self.case = texts, case
+        self.texts, self.case, self.word_lengths = texts, case, word_lengths
         self.render_workers = render_workers
         self._jobs: dict[str, RenderJob] | None = None
 
@@ -142,9 +143,9 @@ class SynthDataModule(OCRDataModule):
     def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
         """The texts of ``count`` images: words as they are (the seed), or a ``texts`` mix."""
         if not self.texts:
-            return tuple(draw_words(words, count, seed))
+            return tuple(draw_words(words, count, seed, self.word_lengths))
         case = self.case or {"as_is": 1.0}
-        return tuple(mixed_texts(words, count, seed, self.texts, case, self.alphabet))
+        return tuple(mixed_texts(words, count, seed, self.texts, case, self.alphabet, self.word_lengths))
 
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"

@@ -54,16 +54,34 @@ def split_vocabulary(words: list[str], test_count: int, seed: int) -> tuple[list
     return shuffled[test_count:], shuffled[:test_count]
 
 
-def draw_words(words: list[str], count: int, seed: int) -> list[str]:
+def draw_words(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> list[str]:
     """``count`` words for ``count`` images: all distinct while the vocabulary lasts, then
-    each word again in a fresh order (so that no word appears twice more than another)."""
+    each word again in a fresh order (so that no word appears twice more than another).
+
+    ``lengths``: weights of word lengths 1, 2, 3, ... (a dictionary holds mostly long
+    words, running text and signs mostly short ones). Each image draws a length by these
+    weights (among the lengths the vocabulary has), then the next word of that length.
+    """
     rng = random.Random(seed)
-    drawn: list[str] = []
-    while len(drawn) < count:
+    if lengths:
+        by_length: dict[int, list[str]] = {}
+        for word in words:
+            by_length.setdefault(len(word), []).append(word)
+        sizes = [n for n in range(1, len(lengths) + 1) if n in by_length and lengths[n - 1] > 0]
+        if not sizes:
+            raise ValueError(f"data.word_lengths {lengths} gives no weight to a length the vocabulary has")
+        picks = rng.choices(sizes, weights=[lengths[n - 1] for n in sizes], k=count)
+        streams = {n: _cycle(by_length[n], rng) for n in sizes}
+        return [next(streams[n]) for n in picks]
+    return [word for word, _ in zip(_cycle(words, rng), range(count))]
+
+
+def _cycle(words: list[str], rng: random.Random):
+    """The words in a fresh random order, again and again."""
+    while True:
         batch = list(words)
         rng.shuffle(batch)
-        drawn.extend(batch[: count - len(drawn)])
-    return drawn
+        yield from batch
 
 
 # Punctuation that clings to words on signs and in print, with the side it sits on.
@@ -103,16 +121,22 @@ def _alphanumeric(rng: random.Random) -> str:
 
 
 def mixed_texts(
-    words: list[str], count: int, seed: int, mix: dict[str, float], case: dict[str, float], alphabet: str
+    words: list[str],
+    count: int,
+    seed: int,
+    mix: dict[str, float],
+    case: dict[str, float],
+    alphabet: str,
+    lengths: list[float] | None = None,
 ) -> list[str]:
     """``count`` texts drawn as ``mix`` says: ``words`` (in a case style drawn from ``case``),
     ``numbers``, ``alphanumeric`` codes and ``punctuated`` words; those the alphabet
-    cannot spell are drawn again."""
+    cannot spell are drawn again. ``lengths``: as in :func:`draw_words`."""
     unknown = set(mix) - {"words", "numbers", "alphanumeric", "punctuated"}
     if unknown:
         raise ValueError(f"data.texts: unknown kinds {sorted(unknown)}")
     rng = random.Random(seed)
-    pool = draw_words(words, count, seed)
+    pool = draw_words(words, count, seed, lengths)
     allowed, texts = set(alphabet), []
     kinds, weights = list(mix), list(mix.values())
     while len(texts) < count:
