@@ -2,10 +2,12 @@
 
 import csv
 import json
+import math
 import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
 from ocr.recognizer import Recognizer
@@ -65,6 +67,19 @@ def test_training_lowers_the_loss_and_learns_the_images(train_cfg, tmp_path):
     assert losses[-1] < 0.3 * losses[0]
     assert before < 0.2 and after > 0.8, (before, after)
     assert metrics["val/char_accuracy"] > 0.8
+
+
+def test_the_gpu_preset_trains_on_the_cpu_by_the_same_code_path(train_cfg):
+    """trainer=gpu without a GPU: bf16 autocast, channels_last, warm-up and the scaled
+    learning rate run on the CPU (the batch made small for the tiny data set)."""
+    cfg = train_cfg("trainer=gpu", "trainer.gpus=0", "data.batch_size=64", "data.num_workers=0", "trainer.max_epochs=2")
+    metrics, objects = train(cfg)
+    trainer, model = objects["trainer"], objects["model"]
+    assert trainer.precision == "bf16-mixed" and trainer.accelerator.__class__.__name__ == "CPUAccelerator"
+    conv = next(p for p in model.model.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert model.hparams.lr == 5.6e-3 and trainer.global_step == 2 * 2  # 160 training images: two full batches of 64
+    assert all(math.isfinite(v) for v in metrics.values())
 
 
 def test_run_directory_holds_config_checkpoints_logs_and_test_metrics(train_cfg, tmp_path):
