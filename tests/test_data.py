@@ -208,6 +208,16 @@ def test_tight_crops_make_the_text_fill_the_height():
     assert px_per_char(1.0) > 1.25 * px_per_char(0.0)
 
 
+def test_tiny_texts_survive_tight_crops_and_random_cuts():
+    """A dash or a single narrow letter cropped to its ink is a few pixels high or wide;
+    the random cut of the edges must leave an image."""
+    words = ("-", "l", "I", ".", "i", "'", "_", ":") * 6
+    style = Style(renderer="layered", height=(24, 64), margins=(3, 3, 3, 3), tight=1.0, crop=1.0)
+    job = RenderJob(words, (ROBOTO,), style, seed=3, imgH=32, max_width=400)
+    images = [render_word(job, i) for i in range(len(words))]
+    assert all(im.shape[0] == 32 and im.shape[1] >= 8 for im in images)
+
+
 def test_batch_augmentation_draws_per_image_and_stays_in_range():
     from ocr.data.augment import Augment
 

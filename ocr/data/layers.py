@@ -63,9 +63,10 @@ def compose(text: Image.Image, style, images: list[Path], rng: random.Random) ->
 
 def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12) -> np.ndarray:
     """The box around the ink with a margin of up to ``margin`` x its height on each side:
-    text fills the height of a word cropped from a photo, not half of it."""
+    text fills the height of a word cropped from a photo, not half of it. Ink lower than a
+    third of the line (a dash, dots) is left uncropped: it would fill the image."""
     rows, cols = np.flatnonzero(alpha.max(axis=1) > 0.3), np.flatnonzero(alpha.max(axis=0) > 0.3)
-    if rows.size == 0:
+    if rows.size == 0 or rows[-1] - rows[0] + 1 < alpha.shape[0] / 3:
         return pixels
     height = rows[-1] - rows[0] + 1
     top, bottom, left, right = (round(rng.uniform(0, margin) * height) for _ in range(4))
@@ -102,9 +103,10 @@ def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:
         image.save(buffer, "JPEG", quality=rng.randint(15, 85))
         image = Image.open(buffer).convert("L")
     pixels = np.asarray(image, dtype=np.uint8)
-    if style.crop and rng.random() < style.crop:
-        # Widen (with the edge's colours) or cut into each side by up to a tenth of the height.
-        m = max(1, h // 10)
+    if style.crop and rng.random() < style.crop and min(h, w) > 4:
+        # Widen (with the edge's colours) or cut into each side by up to a tenth of the
+        # height (of the width, where narrower): at least 3 rows and columns stay.
+        m = max(1, min(h, w) // 10)
         top, bottom, left, right = (rng.randint(0, 2 * m) for _ in range(4))
         pixels = np.pad(pixels, m, mode="edge")[top : h + 2 * m - bottom, left : w + 2 * m - right]
     return np.ascontiguousarray(pixels)
