@@ -34,7 +34,7 @@ def test_data_config_instantiates_with_the_models_alphabet(train_cfg):
 def test_every_callbacks_config_instantiates(train_cfg, callbacks):
     objects = instantiate_group(train_cfg(f"callbacks={callbacks}").callbacks)
     assert all(isinstance(c, pl.Callback) for c in objects)
-    assert len(objects) == {"default": 5, "benchmark": 2, "none": 0}.get(callbacks, 1)
+    assert len(objects) == {"default": 6, "benchmark": 2, "none": 0}.get(callbacks, 1)
 
 
 @pytest.mark.parametrize("logger", GROUP_OPTIONS["logger"])

@@ -75,7 +75,7 @@ def test_kill_9_during_training_then_the_same_command_resumes(tmp_path, cache_di
         f"paths.cache_dir={cache_dir}",
         f"hydra.run.dir={run}",
         "ckpt_path=last",
-        "callbacks.model_checkpoint.every_n_train_steps=3",
+        "callbacks.last_checkpoint.every_n_train_steps=3",
         "test=false",
     ]
     process = start([*command, "trainer.max_epochs=100"])

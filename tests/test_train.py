@@ -111,6 +111,14 @@ def test_resume_from_last_checkpoint_continues_the_run(train_cfg, tmp_path):
     assert epochs[-1] == 1
 
 
+def test_last_checkpoint_is_written_every_epoch_even_without_improvement(train_cfg, tmp_path):
+    """What `ckpt_path=last` resumes from must be the last epoch, not the best one."""
+    _, objects = train(train_cfg("trainer.max_epochs=3", "model.lr=0", "model.warmup_steps=0", "test=false"))
+    assert objects["trainer"].current_epoch == 3
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 2  # epochs 0, 1, 2
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")["epoch"] == 0  # lr 0: never better
+
+
 def test_missing_resume_checkpoint_is_a_clear_error(train_cfg, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.ckpt"):
         train(train_cfg(f"ckpt_path={tmp_path / 'nowhere.ckpt'}"))
