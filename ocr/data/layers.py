@@ -66,9 +66,9 @@ def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: 
     text fills the height of a word cropped from a photo, not half of it. Ink lower than a
     third of the line (a dash, dots) is left uncropped: it would fill the image."""
     rows, cols = np.flatnonzero(alpha.max(axis=1) > 0.3), np.flatnonzero(alpha.max(axis=0) > 0.3)
-    if rows.size == 0 or rows[-1] - rows[0] + 1 < alpha.shape[0] / 3:
+    height = rows[-1] - rows[0] + 1 if rows.size else 0
+    if height < alpha.shape[0] / 3:
         return pixels
-    height = rows[-1] - rows[0] + 1
     top, bottom, left, right = (round(rng.uniform(0, margin) * height) for _ in range(4))
     return pixels[max(0, rows[0] - top) : rows[-1] + 1 + bottom, max(0, cols[0] - left) : cols[-1] + 1 + right]
 

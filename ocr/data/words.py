@@ -3,6 +3,7 @@ into training and test words that never meet, and draw the words of each image."
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from pathlib import Path
@@ -73,7 +74,7 @@ def draw_words(words: list[str], count: int, seed: int, lengths: list[float] | N
         picks = rng.choices(sizes, weights=[lengths[n - 1] for n in sizes], k=count)
         streams = {n: _cycle(by_length[n], rng) for n in sizes}
         return [next(streams[n]) for n in picks]
-    return [word for word, _ in zip(_cycle(words, rng), range(count))]
+    return list(itertools.islice(_cycle(words, rng), count))
 
 
 def _cycle(words: list[str], rng: random.Random):
