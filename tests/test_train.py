@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
-from ocr.recognizer import Recognizer
 from ocr.metrics import TextMetrics
+from ocr.recognizer import Recognizer
 from ocr.training import train
 
 from .conftest import run_entry_point

@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
+from ocr.data.fonts import resolve_fonts
 from ocr.data.labels import read_gt_file, read_trdg_folder, screen
 from ocr.data.lmdb_store import LmdbImages
-from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_store
 from ocr.data.store import ImageStore
 from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
