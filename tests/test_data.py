@@ -116,6 +116,23 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
         resolve_fonts(["nope.ttf"], SEED_ALPHABET)
 
 
+def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    serif = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # a font package installed with ocr
+    assert [Path(f).name for f in serif] == [f"Caladea-{s}.ttf" for s in ("Bold", "BoldItalic", "Italic", "Regular")]
+    # A folder: a font shipped as .otf and .ttf counts once; unfaithful fonts are left out.
+    for name in ("Face.otf", "Face.ttf"):
+        shutil.copy(ROBOTO, tmp_path / name)
+    shutil.copy(trdg_fonts_dir() / "BEBAS___.ttf", tmp_path)
+    assert resolve_fonts([str(tmp_path)], SEED_ALPHABET) == (str(tmp_path / "Face.otf"),)
+    mixed = resolve_fonts(["trdg", "font_caladea", "Roboto-Regular.ttf"], SEED_ALPHABET)
+    assert mixed == faithful_fonts(SEED_ALPHABET) + serif  # each font once
+    with pytest.raises(FileNotFoundError, match="font_nonexistent"):
+        resolve_fonts(["font_nonexistent"], SEED_ALPHABET)
+
+
 def test_collate_pads_right_with_each_images_background():
     dark = np.full((32, 20), 10, np.uint8)
     light = np.full((32, 45), 200, np.uint8)
@@ -195,6 +212,13 @@ def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
     assert all(im.shape[0] == 32 and im.dtype == np.uint8 for im in images)
     # Light text on dark backgrounds as well as the reverse.
     assert len({bool(np.median(im) < 128) for im in images}) == 2
+    # Its fonts: trdg's (all sans serif or script) and serif faces from the font packages.
+    from omegaconf import OmegaConf
+
+    from .conftest import ROOT
+
+    fonts = resolve_fonts(OmegaConf.load(ROOT / "conf/experiment/english.yaml").data.fonts, cfg.model.alphabet)
+    assert set(faithful_fonts(cfg.model.alphabet)) < set(fonts) and any("SourceSerif" in f for f in fonts)
 
 
 def test_tight_crops_make_the_text_fill_the_height():
@@ -216,6 +240,41 @@ def test_tiny_texts_survive_tight_crops_and_random_cuts():
     job = RenderJob(words, (ROBOTO,), style, seed=3, imgH=32, max_width=400)
     images = [render_word(job, i) for i in range(len(words))]
     assert all(im.shape[0] == 32 and im.shape[1] >= 8 for im in images)
+
+
+def test_letter_effects_thicken_narrow_outline_and_shadow_the_text():
+    import random
+
+    from ocr.data.layers import shape_letters
+
+    alpha = np.zeros((40, 60), np.float32)
+    alpha[10:30, 20:24] = alpha[10:14, 20:40] = 1.0  # a thin "T" on its side
+    plain = Style(renderer="layered")
+    rng = random.Random(0)
+    state = rng.getstate()
+    assert shape_letters(alpha, plain, rng) == (alpha, None, None)
+    assert rng.getstate() == state  # off, they draw nothing: earlier recipes keep their pixels
+
+    bold, _, _ = shape_letters(alpha, Style(renderer="layered", bold=1.0), rng)
+    assert bold.shape == alpha.shape and bold.sum() > 1.3 * alpha.sum() and np.all(bold >= alpha - 1e-6)
+    narrow, _, _ = shape_letters(alpha, Style(renderer="layered", width_scale=(0.5, 0.5)), rng)
+    assert narrow.shape == (40, 30)
+
+    text, shadow, outline = shape_letters(alpha, Style(renderer="layered", outline=1.0, shadow=1.0), rng)
+    assert text.shape == shadow.shape == outline.shape and text.shape[0] > 40  # room for the spill
+    assert abs(text.sum() - alpha.sum()) < 1e-3  # the letters themselves are unchanged
+    assert np.all(outline >= text - 1e-6) and outline.sum() > 1.3 * text.sum()
+    ys, xs = np.nonzero(text > 0.5)
+    sy, sx = np.nonzero(shadow > 0.5)
+    assert (sy.mean(), sx.mean()) != pytest.approx((ys.mean(), xs.mean()), abs=0.5)  # it falls to one side
+
+
+def test_words_with_every_letter_effect_render_at_model_height():
+    words = ("Inn", "WORLD", "i", "-", "delicious") * 4
+    style = dict(renderer="layered", height=(24, 64), tight=0.5, width_scale=(0.7, 1.2), bold=1.0, outline=1.0, shadow=1.0)
+    images = [render_word(job(words, seed=4, **style), i) for i in range(len(words))]
+    assert all(im.shape[0] == 32 and im.shape[1] >= min_width(min_frames(w)) for im, w in zip(images, words))
+    assert len({im.tobytes() for im in images}) == len(images)
 
 
 def test_batch_augmentation_draws_per_image_and_stays_in_range():

@@ -9,6 +9,7 @@ case as capitals (BEBAS, Capture it, Amatic SC, ...): rendering the word ``fore`
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -68,33 +69,59 @@ def font_problems(path: str | Path, alphabet: str) -> list[str]:
     return problems
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ...]:
     """The ``.ttf``/``.otf`` files of ``fonts_dir`` (trdg's Latin fonts by default) that
-    draw every character of ``alphabet`` as itself, sorted by name."""
+    draw every character of ``alphabet`` as itself, sorted by name; of a font shipped in
+    both formats, one file."""
     folder = Path(fonts_dir) if fonts_dir else trdg_fonts_dir()
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".ttf", ".otf"))
-    good = tuple(str(p) for p in paths if not font_problems(p, alphabet))
+    paths = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in (".ttf", ".otf"):
+            paths.setdefault(path.stem, path)
+    good = tuple(str(p) for p in paths.values() if not font_problems(p, alphabet))
     if not good:
         raise ValueError(f"no font in {folder} draws every character of the alphabet {alphabet!r}")
     return good
 
 
+def font_folder(name: str) -> Path | None:
+    """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), a font
+    package installed with ocr (``font_source_serif_pro``, ...: their files are in
+    ``files/``) or a folder path; None for anything else."""
+    if name == "trdg":
+        return trdg_fonts_dir()
+    if Path(name).is_dir():
+        return Path(name)
+    if name.isidentifier() and importlib.util.find_spec(name) is not None:
+        folder = Path(importlib.util.find_spec(name).origin).parent / "files"
+        return folder if folder.is_dir() else None
+    return None
+
+
 def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
-    """Font files from config: ``None`` means every faithful trdg Latin font; names
-    without a folder are looked up among trdg's fonts. Unfaithful fonts named explicitly
-    are an error, since the user asked for them."""
+    """Font files from config: ``None`` means every faithful trdg Latin font. Each entry
+    is a collection (see ``font_folder``: its faithful fonts are used), a font file, or a
+    trdg font's file name. Unfaithful fonts named one by one are an error, since the user
+    asked for them."""
     if not fonts:
         return faithful_fonts(alphabet)
     resolved = []
     for name in fonts:
+        folder = font_folder(name)
+        if folder is not None:
+            resolved.extend(faithful_fonts(alphabet, str(folder)))
+            continue
         path = Path(name)
         if not path.exists() and path.parent == Path("."):
             path = trdg_fonts_dir() / name
         if not path.exists():
-            raise FileNotFoundError(f"font {name!r} not found (give a path to a .ttf file or a trdg font name)")
+            raise FileNotFoundError(
+                f"font {name!r} not found (give a .ttf/.otf file, a trdg font name, a folder, "
+                "or an installed font package such as font_source_serif_pro)"
+            )
         problems = font_problems(path, alphabet)
         if problems:
             raise ValueError(f"font {path} cannot render the alphabet: it {' and '.join(problems)}")
         resolved.append(str(path))
-    return tuple(resolved)
+    return tuple(dict.fromkeys(resolved))

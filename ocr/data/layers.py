@@ -1,6 +1,7 @@
-"""The "layered" look: trdg draws the (skewed, distorted) text; the background, the
-grey levels, the perspective and the degradations are composed here, each drawn per
-image from the style's ranges. Words in photos are rarely black on white."""
+"""The "layered" look: trdg draws the (skewed, distorted) text; the letters' width,
+weight, outline and shadow, the background, the grey levels, the perspective and the
+degradations are composed here, each drawn per image from the style's ranges. Words in
+photos are rarely black on white."""
 
 from __future__ import annotations
 
@@ -48,17 +49,62 @@ def background(kind: str, height: int, width: int, images: list[Path], rng: rand
 def compose(text: Image.Image, style, images: list[Path], rng: random.Random) -> np.ndarray:
     """Lay trdg's black-on-white text over a background; returns uint8 grayscale."""
     alpha = 1 - np.asarray(text.convert("L"), dtype=np.float32) / 255
+    alpha, shadow, outline = shape_letters(alpha, style, rng)
     h, w = alpha.shape
     contrast = rng.uniform(*style.contrast)
     low = rng.uniform(0, 1 - contrast)
     ink, paper = (low + contrast, low) if rng.random() < style.invert else (low, low + contrast)
     texture = background(rng.choice(style.backgrounds), h, w, images, rng)
-    paper_layer = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
-    pixels = paper_layer * (1 - alpha) + ink * alpha
+    pixels = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
+    for layer in (shadow, outline):  # in their own grey levels, under the letters
+        if layer is not None:
+            pixels = pixels * (1 - layer) + rng.random() * layer
+    pixels = pixels * (1 - alpha) + ink * alpha
     if style.tight and rng.random() < style.tight:
-        pixels = ink_crop(pixels, alpha, rng)
+        coverage = np.maximum.reduce([a for a in (alpha, shadow, outline) if a is not None])
+        pixels = ink_crop(pixels, coverage, rng)
     image = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255))
     return degrade(image, style, rng)
+
+
+def shape_letters(alpha: np.ndarray, style, rng: random.Random):
+    """Condensed or widened letters, bold strokes, and the shadow and outline that
+    signs give them: returns the text's coverage and those of its shadow and outline
+    (None where not drawn), all of one size. Strokes grow by a few percent of the
+    height; the canvas grows to hold what spills over."""
+    h, w = alpha.shape
+    if tuple(style.width_scale) != (1.0, 1.0):
+        width = max(1, round(w * rng.uniform(*style.width_scale)))
+        alpha = np.asarray(Image.fromarray(alpha).resize((width, h), Image.Resampling.BILINEAR))
+    stroke = max(1, round(h * 0.04))
+    if style.bold and rng.random() < style.bold:
+        alpha = _filtered(alpha, _dilation(rng.randint(1, max(1, h // 40))))
+    with_outline = bool(style.outline) and rng.random() < style.outline
+    with_shadow = bool(style.shadow) and rng.random() < style.shadow
+    if not (with_outline or with_shadow):
+        return alpha, None, None
+    alpha = np.pad(alpha, 4 * stroke)
+    outline = _filtered(alpha, _dilation(rng.randint(1, stroke))) if with_outline else None
+    shadow = None
+    if with_shadow:  # a drop shadow, or an extrusion of a few steps, hard or soft
+        base = alpha if outline is None else outline
+        dy, dx = (rng.choice((-1, 1)) * rng.randint(0, stroke) for _ in range(2))
+        dy, dx = (dy, dx) if dy or dx else (stroke, stroke)
+        steps = rng.randint(1, 3)
+        shadow = np.maximum.reduce([np.roll(base, (k * dy, k * dx), axis=(0, 1)) for k in range(1, steps + 1)])
+        if rng.random() < 0.5:
+            shadow = _filtered(shadow, ImageFilter.GaussianBlur(stroke))
+    return alpha, shadow, outline
+
+
+def _dilation(radius: int) -> ImageFilter.Filter:
+    """Grey-level dilation by a square of side 2 radius + 1: strokes get thicker."""
+    return ImageFilter.MaxFilter(2 * radius + 1)
+
+
+def _filtered(coverage: np.ndarray, image_filter: ImageFilter.Filter) -> np.ndarray:
+    image = Image.fromarray(np.uint8(np.clip(coverage, 0, 1) * 255)).filter(image_filter)
+    return np.asarray(image, dtype=np.float32) / 255
 
 
 def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12) -> np.ndarray:

@@ -57,6 +57,10 @@ class Style:
     jpeg: float = 0.0  # probability of JPEG artefacts (quality 15-85)
     crop: float = 0.0  # probability of cutting into or widening the margins
     tight: float = 0.0  # probability of cropping to the ink, as word crops of photos are
+    width_scale: tuple[float, float] = (1.0, 1.0)  # letters condensed or widened by a factor drawn from this
+    bold: float = 0.0  # probability of thickening the strokes
+    outline: float = 0.0  # probability of an outline around the letters, in a grey of its own
+    shadow: float = 0.0  # probability of a drop shadow or extrusion (hard or soft)
 
     def __post_init__(self) -> None:
         for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):
@@ -69,7 +73,7 @@ class Style:
             raise ValueError(f"style.renderer must be trdg or layered, got {self.renderer!r}")
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
-        for name in ("text_colors", "margins", "contrast"):
+        for name in ("text_colors", "margins", "contrast", "width_scale"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
