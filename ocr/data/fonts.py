@@ -93,8 +93,9 @@ def font_folder(name: str) -> Path | None:
         return trdg_fonts_dir()
     if Path(name).is_dir():
         return Path(name)
-    if name.isidentifier() and importlib.util.find_spec(name) is not None:
-        folder = Path(importlib.util.find_spec(name).origin).parent / "files"
+    spec = importlib.util.find_spec(name) if name.isidentifier() else None
+    if spec is not None and spec.origin:
+        folder = Path(spec.origin).parent / "files"
         return folder if folder.is_dir() else None
     return None
 

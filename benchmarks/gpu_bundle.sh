@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds .gpu/ (git-ignored): what benchmarks/gpu_session.sh needs on the lent GPU machine
+# beyond what it has (Python 3.12, torch, lightning, torchvision, pillow, numpy, opencv; no
+# network; see ../shared/ENVIRONMENT.md). It must stay under the 64 MiB a call carries:
+#   .gpu/whl   wheels for hydra-core, omegaconf, antlr4 (built here), rapidfuzz (cp312) and
+#              the font packages of experiment=english (~8 MB)
+#   .gpu/site  trdg without its other scripts' fonts (code, fonts/latin, dicts/en.txt, images)
+#   .gpu/real  copies of the real word sets
+# Usage: benchmarks/gpu_bundle.sh REAL_DATA_DIR   (run from the repository root, in .venv)
+# Then one device call, carrying .gpu:
+#   mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 "$@"\n' > /tmp/bin/python && chmod +x /tmp/bin/python
+#   export PATH=/tmp/bin:$PATH
+#   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
+#   export PYTHONPATH=/tmp/site:$PWD/.gpu/site:$PWD
+#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 120000 3
+set -eu
+REAL=$1
+PY=${PYTHON:-.venv/bin/python}
+rm -rf .gpu && mkdir -p .gpu/whl .gpu/site .gpu/real
+version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
+
+"$PY" -m pip download -q --no-deps -d .gpu/whl "hydra-core==$(version hydra-core)" "omegaconf==$(version omegaconf)"
+"$PY" -m pip wheel -q --no-deps -w .gpu/whl "antlr4-python3-runtime==$(version antlr4-python3-runtime)"
+"$PY" -m pip download -q --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
+    --platform manylinux_2_28_x86_64 -d .gpu/whl rapidfuzz
+# The font packages experiment=english names (they are install_requires of ocr).
+for package in $("$PY" -c "from omegaconf import OmegaConf; print(*[f for f in OmegaConf.load('conf/experiment/english.yaml').data.fonts if f != 'trdg'])"); do
+    "$PY" -m pip download -q --no-deps -d .gpu/whl "${package//_/-}==$(version "${package//_/-}")"
+done
+
+TRDG=$("$PY" -c "import trdg, os; print(os.path.dirname(trdg.__file__))")
+mkdir -p .gpu/site/trdg/fonts .gpu/site/trdg/dicts
+(cd "$TRDG" && find . -name '*.py' -not -path './fonts/*' -exec cp --parents {} "$OLDPWD/.gpu/site/trdg" \;)
+cp -r "$TRDG/fonts/latin" .gpu/site/trdg/fonts/
+cp "$TRDG/dicts/en.txt" .gpu/site/trdg/dicts/
+cp -r "$TRDG/images" .gpu/site/trdg/
+
+for set in svt_test iiit5k_train svt_train; do cp -r "$REAL/$set" .gpu/real/; done
+du -sh .gpu/*
