@@ -61,9 +61,9 @@ def evaluate(cfg: DictConfig) -> dict:
             readings = recognizer.read_batch(batch["images"].numpy())
             texts, confidences = [r.text for r in readings], [r.confidence for r in readings]
             metrics.update(texts, batch["labels"], confidences)
-            totals.update(texts, batch["labels"], confidences)
             for i, text, label, conf in zip(batch["index"].tolist(), texts, batch["labels"], confidences):
                 rows.append((name, i, label, text, conf, edit_distance(text, label)))
+        totals.merge_state(metrics)
         results[name] = {k: float(v) for k, v in metrics.compute().items()}
     if len(results) > 1:
         results["total"] = {k: float(v) for k, v in totals.compute().items()}

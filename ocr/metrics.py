@@ -61,6 +61,13 @@ class TextMetrics(Metric):
             self.loss += torch.as_tensor(loss).detach().double() * len(targets)
             self.loss_count += len(targets)
 
+    def merge_state(self, incoming_state: dict | Metric) -> None:
+        """Add another instance's sums. torchmetrics' merge leaves the update count alone, so
+        a metric made only of merges would be taken for never updated (and warn on compute)."""
+        super().merge_state(incoming_state)
+        if isinstance(incoming_state, Metric):
+            self._update_count += incoming_state._update_count
+
     def _add(self, suffix: str, preds: Sequence[str], targets: Sequence[str]) -> None:
         edits = [edit_distance(p, t) for p, t in zip(preds, targets)]
         sums = {

@@ -73,7 +73,7 @@ def shape_letters(alpha: np.ndarray, style, rng: random.Random):
     (None where not drawn), all of one size. Strokes grow by a few percent of the
     height; the canvas grows to hold what spills over."""
     h, w = alpha.shape
-    if tuple(style.width_scale) != (1.0, 1.0):
+    if style.width_scale != (1.0, 1.0):
         width = max(1, round(w * rng.uniform(*style.width_scale)))
         alpha = np.asarray(Image.fromarray(alpha).resize((width, h), Image.Resampling.BILINEAR))
     stroke = max(1, round(h * 0.04))
