@@ -42,19 +42,28 @@ class TorchBackend:
         self.torch, self.device, self.precision = torch, pick_device(device), precision
         self.module = module.to(self.device).eval()
 
-    def _forward(self, pixels: np.ndarray):
+    def pad(self, images: list[np.ndarray]):
+        """Prepared images as one batch: padded on the host, or on the GPU when the model
+        runs there."""
+        if self.device.type != "cuda":
+            return pad_batch(images)
+        from ocr.data.batching import pad_on_device
+
+        return pad_on_device(images, self.device)
+
+    def _forward(self, pixels):
         from ocr.inference import autocast
 
-        images = self.torch.from_numpy(pixels)
-        if self.device.type == "cuda":
+        images = pixels if isinstance(pixels, self.torch.Tensor) else self.torch.from_numpy(pixels)
+        if images.device.type == "cpu" and self.device.type == "cuda":
             images = images.pin_memory()
         with self.torch.inference_mode(), autocast(self.device, self.precision):
             return self.module(images.to(self.device, non_blocking=True))
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
+    def logits(self, pixels) -> np.ndarray:
         return self._forward(pixels).float().cpu().numpy()
 
-    def launch_greedy(self, pixels: np.ndarray):
+    def launch_greedy(self, pixels):
         """Start a batch and its best-path decoding; ``finish`` waits for the result.
         On a GPU the host can prepare the next batch meanwhile."""
         with self.torch.inference_mode():
@@ -90,6 +99,8 @@ class OnnxBackend:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.metadata = self.session.get_modelmeta().custom_metadata_map
+
+    pad = staticmethod(pad_batch)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"images": pixels})[0]
@@ -175,7 +186,7 @@ class Recognizer:
         pending = None
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
-            pixels = pad_batch([images[i] for i in chosen])
+            pixels = self.backend.pad([images[i] for i in chosen])
             if not pipelined:
                 done = [(chosen, self.read_batch(pixels))]
             else:  # launch this batch before turning the previous one into text

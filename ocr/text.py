@@ -28,6 +28,8 @@ def check_alphabet(alphabet: str) -> str:
             f"alphabet has duplicate characters {''.join(dupes)!r}: each character must "
             "appear once (remove the repeats from model.alphabet)"
         )
+    if "\0" in alphabet:
+        raise ValueError("alphabet has the NUL character '\\0', which cannot be decoded; remove it")
     return alphabet
 
 
@@ -42,7 +44,7 @@ class CTCCodec:
     def __init__(self, alphabet: str):
         self.alphabet = check_alphabet(alphabet)
         self._index = {c: i + 1 for i, c in enumerate(alphabet)}
-        self._chars = np.array([""] + list(alphabet), dtype=object)
+        self._codepoints = np.array([0] + [ord(c) for c in alphabet], dtype=np.uint32)
 
     @property
     def num_classes(self) -> int:
@@ -73,16 +75,27 @@ class CTCCodec:
 
         lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
         targets = torch.tensor(indices, dtype=torch.long)
-        if device is not None:
-            targets = targets.to(device, non_blocking=True)
+        if device is not None and torch.device(device).type == "cuda":
+            targets = targets.pin_memory().to(device, non_blocking=True)  # no wait for the GPU
+        elif device is not None:
+            targets = targets.to(device)
         return targets, lengths
 
     def decode_indices(self, indices: np.ndarray) -> list[str]:
-        """Greedy CTC collapse of per-frame class indices ``(B, T)``: merge repeats, drop blanks."""
+        """Greedy CTC collapse of per-frame class indices ``(B, T)``: merge repeats, drop blanks.
+
+        One vectorised pass for the whole batch (a GPU reads ~100,000 images a second):
+        the kept characters' code points are moved to the front of each row in order,
+        and the row read as a fixed-width string, whose trailing NULs numpy drops.
+        """
         indices = np.asarray(indices)
+        if indices.shape[1] == 0:
+            return [""] * len(indices)
         keep = indices != BLANK
         keep[:, 1:] &= indices[:, 1:] != indices[:, :-1]
-        return ["".join(self._chars[row[mask]]) for row, mask in zip(indices, keep)]
+        codes = np.where(keep, self._codepoints[indices], 0)
+        codes = np.take_along_axis(codes, np.argsort(~keep, axis=1, kind="stable"), axis=1)
+        return np.ascontiguousarray(codes).view(f"<U{indices.shape[1]}")[:, 0].tolist()
 
     @staticmethod
     def best_path(logits: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":

@@ -6,9 +6,10 @@ import torch
 
 from ocr.data import render as render_module
 from ocr.data import store
-from ocr.data.batching import WidthBatchSampler, collate, normalize
+from ocr.data.batching import WidthBatchSampler, collate, normalize, pad_on_device
 from ocr.data.datamodule import SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_problems, resolve_fonts, trdg_fonts_dir
+from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
 from ocr.models.frames import min_width, output_frames
@@ -145,6 +146,16 @@ def test_collate_pads_right_with_each_images_background():
     assert batch["skipped"] == 1
     x = normalize(batch["images"])
     assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
+
+
+@pytest.mark.parametrize("height", [32, 31])
+def test_padding_on_the_device_gives_the_host_padding(height):
+    rng = np.random.default_rng(height)
+    images = [rng.integers(0, 256, (height, int(w)), dtype=np.uint8) for w in [1, 7, 8, 9, 40, 123]]
+    on_device = pad_on_device(images, torch.device("cpu"))
+    assert on_device.dtype == torch.uint8 and torch.equal(on_device, torch.from_numpy(pad_batch(images)))
+    with pytest.raises(ValueError, match=r"mixes image heights \[31, 32\]"):
+        pad_on_device([images[0], np.zeros((31 if height == 32 else 32, 5), np.uint8)], torch.device("cpu"))
 
 
 def test_eval_sampler_covers_every_index_once_across_ranks():

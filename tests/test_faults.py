@@ -134,6 +134,19 @@ def test_a_non_finite_step_is_skipped_and_counted(train_cfg, monkeypatch):
     assert model.nonfinite_steps == 1
     for name, value in model.named_parameters():
         assert torch.equal(value.detach().cpu(), initial[name]), name
+    # Skipped on the device by the fused Adam: not even its step count moved.
+    optimizer = objects["trainer"].optimizers[0]
+    assert optimizer.defaults["fused"] and all(int(s["step"]) == 0 for s in optimizer.state.values())
+
+
+def test_the_fused_optimiser_still_clips_the_gradient_norm():
+    model = OCRSystem(alphabet="ab", channels=[8] * 7, nHidden=8)
+    optimizer = torch.optim.Adam(model.parameters(), fused=True)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    model.configure_gradient_clipping(optimizer, 0.05, "norm")
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert norm == pytest.approx(0.05, rel=1e-3)
 
 
 def test_a_loss_that_stays_non_finite_stops_the_run_naming_the_batch(train_cfg, monkeypatch):

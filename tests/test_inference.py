@@ -11,6 +11,7 @@ from PIL import Image
 
 from ocr import Recognizer
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
+from ocr.data.batching import pad_on_device
 from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.images import MAX_PIXELS, ImageError, read_image
 from ocr.data.render import RenderJob, Style, render_word
@@ -158,6 +159,16 @@ def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_pat
     images = [rng.integers(0, 256, size=(32, w), dtype=np.uint8) for w in (20, 64, 200)]
     texts = [[r.text for r in reader.read_prepared(images)] for reader in readers]
     assert texts[0] == texts[1] == texts[2]
+
+
+def test_padding_where_the_model_runs_reads_the_same(checkpoint, monkeypatch):
+    # On a GPU the Recognizer pads batches there (pad_on_device); here the same code on the CPU.
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, size=(32, int(w)), dtype=np.uint8) for w in rng.integers(8, 300, 40)]
+    reader = Recognizer.load(checkpoint, precision="32", batch_size=16)
+    on_host = reader.read_prepared(images)
+    monkeypatch.setattr(reader.backend, "pad", lambda batch: pad_on_device(batch, reader.backend.device))
+    assert reader.read_prepared(images) == on_host
 
 
 def test_checkpoints_load_without_running_pickled_code(checkpoint, tmp_path):

@@ -12,7 +12,12 @@ from ocr.text import BLANK, CTCCodec
 
 # Any character a label file can hold inside a label (not the separators of its lines).
 label_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r")
-alphabets = st.text(alphabet=label_chars, min_size=1, max_size=40).map(lambda s: "".join(dict.fromkeys(s)))
+# An alphabet: distinct characters, no NUL (refused: decoding uses it as padding).
+alphabets = (
+    st.text(alphabet=label_chars, min_size=1, max_size=40)
+    .map(lambda s: "".join(dict.fromkeys(s.replace("\0", ""))))
+    .filter(bool)
+)
 
 
 @given(st.data())

@@ -19,11 +19,19 @@ def test_encode_names_the_label_and_the_unknown_characters():
         CTCCodec("abc").encode(["abx"])
 
 
+def test_an_alphabet_with_nul_is_refused():
+    with pytest.raises(ValueError, match="NUL"):
+        CTCCodec("ab\0c")
+
+
 def test_greedy_collapse_merges_repeats_and_drops_blanks():
     codec = CTCCodec("abc")
     b = BLANK
     paths = np.array([[1, 1, b, 1, 2, 2, b], [3, b, 3, 3, b, b, b], [b] * 7])
     assert codec.decode_indices(paths) == ["aab", "cc", ""]
+    assert codec.decode_indices(paths[:0]) == [] and codec.decode_indices(paths[:, :0]) == ["", "", ""]
+    # Characters beyond the Basic Multilingual Plane decode as well.
+    assert CTCCodec("é𝄞").decode_indices(np.array([[2, 2, b, 1, 2]])) == ["𝄞é𝄞"]
 
 
 @pytest.mark.parametrize("label", ["hello", "aa", "abba", "x", "mississippi"])

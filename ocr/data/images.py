@@ -114,10 +114,9 @@ def pad_batch(images: list[np.ndarray], multiple: int = 8) -> np.ndarray:
         raise ValueError(f"a batch mixes image heights {sorted({im.shape[0] for im in images})}; resize to imgH first")
     width = -(-max(image.shape[1] for image in images) // multiple) * multiple
     backgrounds = np.median(np.stack([image[:, -1] for image in images]), axis=1).astype(np.uint8)
-    batch = np.empty((len(images), 1, height, width), dtype=np.uint8)
-    for row, image in enumerate(images):
-        batch[row, 0, :, : image.shape[1]] = image
-        batch[row, 0, :, image.shape[1] :] = backgrounds[row]
+    batch = np.repeat(backgrounds, height * width).reshape(len(images), 1, height, width)
+    for row, image in zip(batch, images):
+        row[0, :, : image.shape[1]] = image
     return batch
 
 

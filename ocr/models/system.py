@@ -49,7 +49,7 @@ class OCRSystem(pl.LightningModule):
         warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
-        train_metrics_every: int = 1,
+        train_metrics_every: int = 10,
         skip_nonfinite: bool = True,
         max_nonfinite_steps: int = 20,
         grid_size: int = 20,
@@ -66,8 +66,10 @@ class OCRSystem(pl.LightningModule):
         self.augment = Augment(**augment) if augment else None
         self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
         self.test_metrics = torch.nn.ModuleList()
-        self.nonfinite_steps = 0
-        self._nonfinite_run = 0
+        # Non-finite updates skipped: in all, in the current run, the longest run (device
+        # counters, read by the host only now and then; see on_before_optimizer_step).
+        self._nonfinite: dict[str, torch.Tensor] = {}
+        self._nonfinite_reported = 0
         self._last_labels: list[str] = []
         self._grid: tuple | None = None
         # The training run's data config (plain dict), saved with checkpoints so that
@@ -118,33 +120,65 @@ class OCRSystem(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Skip the update when a gradient is not finite; stop after too many in a row.
 
-        Under DDP the gradients are already averaged here, so every rank decides alike.
-        Deciding reads one number back from the GPU each step (``skip_nonfinite=false``
-        saves that synchronisation and relies on CTC's zero_infinity and clipping alone).
+        The decision stays on the device: the fused Adam skips an update flagged in its
+        ``found_inf`` (as under a gradient scaler), so the host does not wait for the GPU
+        every step. The host reads the counters every ``trainer.log_every_n_steps`` steps
+        on a GPU, every step on the CPU (where reading costs nothing). Under DDP the
+        gradients are already averaged here, so every rank decides alike.
         """
+        if not self.hparams.skip_nonfinite or not optimizer.defaults.get("fused"):
+            return  # (not fused under 16-mixed: its gradient scaler skips such steps itself)
         grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads or not self.hparams.skip_nonfinite:
+        if not grads:
             return
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        if torch.isfinite(norm):
-            self._nonfinite_run = 0
-            return
-        for p in self.parameters():
-            p.grad = None  # the optimiser skips parameters without gradients
-        self.nonfinite_steps += 1
-        self._nonfinite_run += 1
-        log.warning(
-            "step %d: non-finite loss or gradient, update skipped (%d so far)", self.global_step, self.nonfinite_steps
-        )
-        if self._nonfinite_run >= self.hparams.max_nonfinite_steps:
+        nonfinite = ~torch.isfinite(norm)
+        optimizer.found_inf = nonfinite.float()
+        counts = self._nonfinite or {k: torch.zeros((), dtype=torch.long, device=norm.device) for k in ("all", "run", "longest")}
+        counts["all"] = counts["all"] + nonfinite
+        counts["run"] = (counts["run"] + 1) * nonfinite
+        counts["longest"] = torch.maximum(counts["longest"], counts["run"])
+        self._nonfinite = counts
+        if norm.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
+            self._check_nonfinite()
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip as Lightning does. Lightning refuses to clip for a fused optimiser under
+        mixed precision, as a gradient scaler would unscale inside the step; bf16 has no
+        scaler (and 16-mixed gets no fused optimiser, see configure_optimizers)."""
+        if not gradient_clip_val or not optimizer.defaults.get("fused"):
+            return self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        if gradient_clip_algorithm in (None, "norm"):
+            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
+
+    @property
+    def nonfinite_steps(self) -> int:
+        """Updates skipped so far for a non-finite loss or gradient (reads the device)."""
+        return int(self._nonfinite["all"]) if self._nonfinite else 0
+
+    def _check_nonfinite(self) -> None:
+        skipped = self.nonfinite_steps
+        if skipped > self._nonfinite_reported:
+            log.warning(
+                "step %d: %d update(s) skipped for a non-finite loss or gradient (%d so far)",
+                self.global_step,
+                skipped - self._nonfinite_reported,
+                skipped,
+            )
+            self._nonfinite_reported = skipped
+        longest = int(self._nonfinite["longest"]) if self._nonfinite else 0
+        if longest >= self.hparams.max_nonfinite_steps:
             lengths = [len(label) for label in self._last_labels]
             raise NonFiniteLossError(
-                f"{self._nonfinite_run} steps in a row had a non-finite loss or gradient; the last "
+                f"{longest} steps in a row had a non-finite loss or gradient; the last "
                 f"batch had {len(lengths)} labels of lengths {min(lengths, default=0)}-{max(lengths, default=0)}: "
                 f"{self._last_labels[:8]}... Lower model.lr, check the labels, or use trainer.precision=32."
             )
 
     def on_train_epoch_end(self) -> None:
+        self._check_nonfinite()
         self.log("train/skipped_steps", float(self.nonfinite_steps), sync_dist=False)
         self._log_metrics("train", self.train_metrics)
 
@@ -238,7 +272,12 @@ class OCRSystem(pl.LightningModule):
 
     # -------------------------------------------------------------- optimiser
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        # Fused: one kernel for all parameters, and it can skip a non-finite update on the
+        # device (on_before_optimizer_step); not under 16-mixed, whose scaler skips those.
+        fused = self.hparams.skip_nonfinite and not str(self.trainer.precision).startswith("16")
+        optimizer = torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
+        )
         if not self.hparams.schedule and not self.hparams.warmup_steps:
             return optimizer
         total = max(1, self.trainer.estimated_stepping_batches)
