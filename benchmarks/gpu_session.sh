@@ -24,6 +24,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with min(SECONDS, budget left), 
     (( rest < limit )) && limit=$rest
     if (( limit < 20 )); then echo "$name skipped: budget spent" | tee -a "$OUT/summary.txt"; return; fi
     local t0; t0=$(date +%s%N)
+    echo "$name starts at $(date +%T.%3N)" >> "$OUT/summary.txt"
     timeout -k 5 "$limit" "$@" > "$RES/$name.log" 2>&1
     local rc=$?
     printf '%-10s rc=%-3s wall=%6.1fs limit=%ss\n' "$name" "$rc" "$(( ($(date +%s%N) - t0) / 1000000 ))e-3" "$limit" \
@@ -38,6 +39,8 @@ keep() {  # keep FILE: append it to the summary
 
 stage seed 100 python train.py experiment=seed trainer.gpus=1 paths.cache_dir=/tmp/cache-seed hydra.run.dir=$RUNS/seed
 keep $RUNS/seed/test_metrics.json
+# Where its time went: the run's log lines, time stamp and message.
+sed -nE 's/^\[([^]]*)\]\[[^]]*\]\[[A-Z]+\] - /\1 /p' $RUNS/seed/train.log | cut -c 1-150 >> "$OUT/summary.txt"
 
 stage bench 150 python benchmarks/throughput.py --out "$OUT/throughput.json" --cache-dir /tmp/cache-bench \
     --variants default trainer=gpu trainer=gpu,model.skip_nonfinite=false

@@ -282,10 +282,41 @@ def test_letter_effects_thicken_narrow_outline_and_shadow_the_text():
 
 def test_words_with_every_letter_effect_render_at_model_height():
     words = ("Inn", "WORLD", "i", "-", "delicious") * 4
-    style = dict(renderer="layered", height=(24, 64), tight=0.5, width_scale=(0.7, 1.2), bold=1.0, outline=1.0, shadow=1.0)
+    style = dict(
+        renderer="layered", height=(24, 64), tight=0.5, width_scale=(0.7, 1.2), bold=1.0, outline=1.0, shadow=1.0
+    )
     images = [render_word(job(words, seed=4, **style), i) for i in range(len(words))]
     assert all(im.shape[0] == 32 and im.shape[1] >= min_width(min_frames(w)) for im, w in zip(images, words))
     assert len({im.tobytes() for im in images}) == len(images)
+
+
+def test_neighbouring_letters_and_uneven_light_are_drawn_beside_the_word():
+    import random
+
+    from ocr.data.layers import add_neighbours, light_ramp
+
+    alpha = np.random.default_rng(0).random((40, 100)).astype(np.float32)
+    rng = random.Random(1)
+    (widened, shadow, _), word = add_neighbours([alpha, alpha * 0.5, None], 1.0, rng)
+    assert shadow.shape == widened.shape and widened.shape[0] == 40 and word.shape == (widened.shape[1],)
+    # The word's columns are kept whole and marked; what lies beside them is slices of it.
+    start = int(np.argmax(word))
+    assert word.sum() == 100 and np.array_equal(widened[:, start : start + 100], alpha)
+    left_bit = widened[:, :start][:, word[:start] == 0]
+    assert 6 <= start <= 24 and left_bit.any()  # 4-14 columns of letters, 2-10 of gap
+    columns = {alpha[:, i].tobytes() for i in range(100)}
+    assert all(widened[:, i].tobytes() in columns for i in range(4))  # a slice of the word
+    (same,), word = add_neighbours([alpha], 0.0, rng)
+    assert same is not alpha and np.array_equal(same, alpha) and word.sum() == word.size == 100
+
+    ramp = light_ramp(32, 90, random.Random(3))
+    assert ramp.shape == (32, 90) and -0.41 < ramp.min() < 0 < ramp.max() < 0.41 and np.ptp(ramp) > 0.1
+    words = ("Inn", "WORLD", "i", "-", "delicious") * 4
+    images = [
+        render_word(job(words, seed=4, renderer="layered", tight=0.5, neighbours=1.0, lighting=1.0), i)
+        for i in range(20)
+    ]
+    assert all(im.shape[0] == 32 and im.shape[1] >= min_width(min_frames(w)) for im, w in zip(images, words))
 
 
 def test_batch_augmentation_draws_per_image_and_stays_in_range():

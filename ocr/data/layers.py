@@ -50,6 +50,9 @@ def compose(text: Image.Image, style, images: list[Path], rng: random.Random) ->
     """Lay trdg's black-on-white text over a background; returns uint8 grayscale."""
     alpha = 1 - np.asarray(text.convert("L"), dtype=np.float32) / 255
     alpha, shadow, outline = shape_letters(alpha, style, rng)
+    word = np.ones(alpha.shape[1], np.float32)  # 1 over the word's own columns
+    if style.neighbours:
+        (alpha, shadow, outline), word = add_neighbours([alpha, shadow, outline], style.neighbours, rng)
     h, w = alpha.shape
     contrast = rng.uniform(*style.contrast)
     low = rng.uniform(0, 1 - contrast)
@@ -60,9 +63,11 @@ def compose(text: Image.Image, style, images: list[Path], rng: random.Random) ->
         if layer is not None:
             pixels = pixels * (1 - layer) + rng.random() * layer
     pixels = pixels * (1 - alpha) + ink * alpha
+    if style.lighting and rng.random() < style.lighting:
+        pixels = pixels + light_ramp(h, w, rng)
     if style.tight and rng.random() < style.tight:
         coverage = np.maximum.reduce([a for a in (alpha, shadow, outline) if a is not None])
-        pixels = ink_crop(pixels, coverage, rng)
+        pixels = ink_crop(pixels, coverage * word, rng)
     image = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255))
     return degrade(image, style, rng)
 
@@ -95,6 +100,42 @@ def shape_letters(alpha: np.ndarray, style, rng: random.Random):
         if rng.random() < 0.5:
             shadow = _filtered(shadow, ImageFilter.GaussianBlur(stroke))
     return alpha, shadow, outline
+
+
+def add_neighbours(layers: list, probability: float, rng: random.Random):
+    """Bits of the letters beside the word, which word crops from photos often hold: on
+    each side, with ``probability``, a slice of the word's own layers (so the same font
+    and size), 0.1-0.35 x the height wide (part of a letter), 0.05-0.25 x it away.
+    Returns the widened layers and a column mask that is 1 over the word (the tight crop
+    keeps to the word, so the neighbours show at its edges, cut)."""
+    h, w = layers[0].shape
+    left, right = [], []
+    for side in (left, right):
+        if rng.random() < probability:
+            width = min(w, rng.randint(max(1, h // 10), max(2, h * 35 // 100)))
+            start, gap = rng.randint(0, w - width), rng.randint(h // 20, max(1, h // 4))
+            side += [start, width, gap]
+
+    def widen(layer: np.ndarray) -> np.ndarray:
+        parts = [layer]
+        if left:
+            parts = [layer[:, left[0] : left[0] + left[1]], np.zeros((h, left[2]), np.float32), *parts]
+        if right:
+            parts = [*parts, np.zeros((h, right[2]), np.float32), layer[:, right[0] : right[0] + right[1]]]
+        return np.concatenate(parts, axis=1)
+
+    word = np.concatenate([np.zeros(sum(left[1:])), np.ones(w), np.zeros(sum(right[1:]))]).astype(np.float32)
+    return [None if layer is None else widen(layer) for layer in layers], word
+
+
+def light_ramp(height: int, width: int, rng: random.Random) -> np.ndarray:
+    """Uneven light (a shadow across a sign, a lamp): a brightness change of up to 0.4 of
+    the grey range, linear along a random direction."""
+    angle = rng.uniform(0, 2 * np.pi)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp = x * np.cos(angle) + y * np.sin(angle)
+    ramp = (ramp - ramp.min()) / max(1e-6, float(np.ptp(ramp))) - 0.5
+    return ramp * rng.uniform(0.1, 0.4) * 2
 
 
 def _dilation(radius: int) -> ImageFilter.Filter:

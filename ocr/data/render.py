@@ -61,6 +61,8 @@ class Style:
     bold: float = 0.0  # probability of thickening the strokes
     outline: float = 0.0  # probability of an outline around the letters, in a grey of its own
     shadow: float = 0.0  # probability of a drop shadow or extrusion (hard or soft)
+    neighbours: float = 0.0  # probability, per side, of bits of neighbouring letters
+    lighting: float = 0.0  # probability of uneven light across the image
 
     def __post_init__(self) -> None:
         for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):

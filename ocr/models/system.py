@@ -127,14 +127,15 @@ class OCRSystem(pl.LightningModule):
         gradients are already averaged here, so every rank decides alike.
         """
         if not self.hparams.skip_nonfinite or not optimizer.defaults.get("fused"):
-            return  # (not fused under 16-mixed: its gradient scaler skips such steps itself)
+            return  # (not fused under 16-mixed, whose gradient scaler skips such steps)
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if not grads:
             return
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         nonfinite = ~torch.isfinite(norm)
         optimizer.found_inf = nonfinite.float()
-        counts = self._nonfinite or {k: torch.zeros((), dtype=torch.long, device=norm.device) for k in ("all", "run", "longest")}
+        zero = torch.zeros((), dtype=torch.long, device=norm.device)
+        counts = self._nonfinite or {"all": zero, "run": zero, "longest": zero}
         counts["all"] = counts["all"] + nonfinite
         counts["run"] = (counts["run"] + 1) * nonfinite
         counts["longest"] = torch.maximum(counts["longest"], counts["run"])
@@ -274,7 +275,7 @@ class OCRSystem(pl.LightningModule):
     def configure_optimizers(self):
         # Fused: one kernel for all parameters, and it can skip a non-finite update on the
         # device (on_before_optimizer_step); not under 16-mixed, whose scaler skips those.
-        fused = self.hparams.skip_nonfinite and not str(self.trainer.precision).startswith("16")
+        fused = self.hparams.skip_nonfinite and self.trainer.precision != "16-mixed"
         optimizer = torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
         )
