@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from ocr.data.images import pad_batch
+from ocr.data.images import batch_height, pad_batch
 
 # Widths are padded up to a multiple of this (friendlier kernel shapes, fewer shapes).
 WIDTH_MULTIPLE = 8
@@ -52,10 +52,7 @@ def pad_on_device(images: Sequence[np.ndarray], device: torch.device, multiple: 
     as one strip and are cut and padded there by a gather. The host does one
     concatenation per batch instead of a copy per image (a GPU reads faster than the
     host pads)."""
-    heights = {image.shape[0] for image in images}
-    if len(heights) > 1:
-        raise ValueError(f"a batch mixes image heights {sorted(heights)}; resize to imgH first")
-    height, widths = heights.pop(), np.array([image.shape[1] for image in images])
+    height, widths = batch_height(images), np.array([image.shape[1] for image in images])
     width = -(-int(widths.max()) // multiple) * multiple
     pinned = device.type == "cuda"  # so that the copies below do not wait for the GPU
     strip = torch.empty((height, int(widths.sum())), dtype=torch.uint8, pin_memory=pinned)

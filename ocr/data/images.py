@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +106,19 @@ def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
     return np.concatenate([image, edge], axis=1)
 
 
+def batch_height(images: Sequence[np.ndarray]) -> int:
+    """The one height of a batch's images; a ValueError if they differ."""
+    heights = {image.shape[0] for image in images}
+    if len(heights) > 1:
+        raise ValueError(f"a batch mixes image heights {sorted(heights)}; resize to imgH first")
+    return heights.pop()
+
+
 def pad_batch(images: list[np.ndarray], multiple: int = 8) -> np.ndarray:
     """Stack same-height images into ``(B, 1, H, W)`` uint8, each padded on the right
     with its background (the median of its last column) to the widest, rounded up to a
     multiple of ``multiple``."""
-    height = images[0].shape[0]
-    if any(image.shape[0] != height for image in images):
-        raise ValueError(f"a batch mixes image heights {sorted({im.shape[0] for im in images})}; resize to imgH first")
+    height = batch_height(images)
     width = -(-max(image.shape[1] for image in images) // multiple) * multiple
     backgrounds = np.median(np.stack([image[:, -1] for image in images]), axis=1).astype(np.uint8)
     batch = np.repeat(backgrounds, height * width).reshape(len(images), 1, height, width)

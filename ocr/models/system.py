@@ -134,12 +134,13 @@ class OCRSystem(pl.LightningModule):
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         nonfinite = ~torch.isfinite(norm)
         optimizer.found_inf = nonfinite.float()
-        zero = torch.zeros((), dtype=torch.long, device=norm.device)
-        counts = self._nonfinite or {"all": zero, "run": zero, "longest": zero}
+        if not self._nonfinite:
+            zero = torch.zeros((), dtype=torch.long, device=norm.device)
+            self._nonfinite = {"all": zero, "run": zero, "longest": zero}
+        counts = self._nonfinite
         counts["all"] = counts["all"] + nonfinite
         counts["run"] = (counts["run"] + 1) * nonfinite
         counts["longest"] = torch.maximum(counts["longest"], counts["run"])
-        self._nonfinite = counts
         if norm.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
             self._check_nonfinite()
 
