@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -118,7 +119,6 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
 
 
 def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
-    import shutil
     from pathlib import Path
 
     serif = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # a font package installed with ocr
@@ -132,6 +132,31 @@ def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
     assert mixed == faithful_fonts(SEED_ALPHABET) + serif  # each font once
     with pytest.raises(FileNotFoundError, match="font_nonexistent"):
         resolve_fonts(["font_nonexistent"], SEED_ALPHABET)
+
+
+def test_python_packages_lend_their_fonts_type_1_included_and_symbol_fonts_left_out(tmp_path):
+    from pathlib import Path
+
+    # reportlab: Bitstream Vera, and Type 1 clones of Helvetica (_a*), Times (_e*) and
+    # Courier (co*); its Symbol and Dingbats (no glyph for letters), its calligraphic and
+    # test fonts are left out.
+    names = [Path(f).name for f in resolve_fonts(["reportlab"], SEED_ALPHABET)]
+    assert names[:4] == ["Vera.ttf", "VeraBI.ttf", "VeraBd.ttf", "VeraIt.ttf"]
+    assert sum(n.endswith(".pfb") for n in names) == 12 and len(names) == 16
+    assert "_a______.pfb" in names and "com_____.pfb" in names
+    assert font_problems(Path(resolve_fonts(["reportlab"], SEED_ALPHABET)[0]).parent / "zx______.pfb", "ab") == [
+        "draws symbols for ASCII characters (a known symbol font)"
+    ]
+    # matplotlib's fonts sit in mpl-data/fonts/ttf: found in subfolders; Computer
+    # Modern's maths symbols are left out, its roman kept.
+    mpl = [Path(f).stem for f in resolve_fonts(["matplotlib"], SEED_ALPHABET)]
+    assert "DejaVuSerif" in mpl and "cmr10" in mpl and "cmsy10" not in mpl and "cmex10" not in mpl
+    # A folder is searched the same way; a module that is not a package names no fonts.
+    (tmp_path / "serif" / "bold").mkdir(parents=True)
+    shutil.copy(ROBOTO, tmp_path / "serif" / "bold" / "Face.ttf")
+    assert resolve_fonts([str(tmp_path)], SEED_ALPHABET) == (str(tmp_path / "serif" / "bold" / "Face.ttf"),)
+    with pytest.raises(FileNotFoundError, match="'decimal'"):
+        resolve_fonts(["decimal"], SEED_ALPHABET)
 
 
 def test_collate_pads_right_with_each_images_background():

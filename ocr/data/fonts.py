@@ -3,7 +3,9 @@
 A font is unfaithful to an alphabet when it lacks a glyph for one of its characters
 (draws nothing, or the same box as a private-use code point) or when it draws lower
 case as capitals (BEBAS, Capture it, Amatic SC, ...): rendering the word ``fore`` as
-``FORE`` under the label ``fore`` is label noise.
+``FORE`` under the label ``fore`` is label noise. A few fonts map the ASCII code points to
+other symbols (Greek, dingbats, maths); no check on the rendered shapes separates them
+from script fonts, so they are known by name (``SYMBOL_FONTS``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ _DISTINCT_CASE = "abdeghnqrt"
 # draws lower case as (small) capitals: ordinary fonts measure below 0.5 and the
 # capitals-only fonts that trdg ships above 0.69.
 _CAPS_CORRELATION = 0.6
+# Font files (by name, without suffix) that draw other symbols at the ASCII code points:
+# Computer Modern's maths fonts (matplotlib), ReportLab's test fonts, URW's dingbats and
+# symbol fonts (Ghostscript, TeX and Debian installs). Computer Modern's text italic draws
+# a pound sign for the dollar.
+SYMBOL_FONTS = frozenset(
+    {"cmex10", "cmsy10", "cmmi10", "cmti10", "zx______", "zy______", "D050000L", "StandardSymbolsPS"}
+)
+# The outline formats FreeType reads and a collection is searched for (Type 1 as .pfb).
+FONT_SUFFIXES = (".ttf", ".otf", ".pfb")
 
 
 def trdg_fonts_dir() -> Path:
@@ -45,6 +56,8 @@ def _shape(font: ImageFont.FreeTypeFont, char: str, size: int = 24) -> np.ndarra
 
 def font_problems(path: str | Path, alphabet: str) -> list[str]:
     """Why ``path`` cannot render ``alphabet`` faithfully; empty when it can."""
+    if Path(path).stem in SYMBOL_FONTS:
+        return ["draws symbols for ASCII characters (a known symbol font)"]
     try:
         font = ImageFont.truetype(str(path), 48)
     except OSError as err:
@@ -71,14 +84,14 @@ def font_problems(path: str | Path, alphabet: str) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ...]:
-    """The ``.ttf``/``.otf`` files of ``fonts_dir`` (trdg's Latin fonts by default) that
-    draw every character of ``alphabet`` as itself, sorted by name; of a font shipped in
-    both formats, one file."""
+    """The font files (``FONT_SUFFIXES``) in ``fonts_dir`` and its subfolders (trdg's Latin
+    fonts by default) that draw every character of ``alphabet`` as itself, sorted by path;
+    of a font shipped in several formats, one file."""
     folder = Path(fonts_dir) if fonts_dir else trdg_fonts_dir()
     paths = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in (".ttf", ".otf"):
-            paths.setdefault(path.stem, path)
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in FONT_SUFFIXES:
+            paths.setdefault(path.with_suffix(""), path)
     good = tuple(str(p) for p in paths.values() if not font_problems(p, alphabet))
     if not good:
         raise ValueError(f"no font in {folder} draws every character of the alphabet {alphabet!r}")
@@ -86,17 +99,18 @@ def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ..
 
 
 def font_folder(name: str) -> Path | None:
-    """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), a font
-    package installed with ocr (``font_source_serif_pro``, ...: their files are in
-    ``files/``) or a folder path; None for anything else."""
+    """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), a folder
+    path, or an installed Python package that ships fonts (``font_source_serif_pro`` and
+    the other ``font_*`` packages keep them in ``files/``; ``reportlab``, ``matplotlib``,
+    ``rendercv_fonts``: anywhere in the package); None for anything else."""
     if name == "trdg":
         return trdg_fonts_dir()
     if Path(name).is_dir():
         return Path(name)
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
-    if spec is not None and spec.origin:
-        folder = Path(spec.origin).parent / "files"
-        return folder if folder.is_dir() else None
+    if spec is not None and spec.submodule_search_locations:
+        package = Path(next(iter(spec.submodule_search_locations)))
+        return package / "files" if (package / "files").is_dir() else package
     return None
 
 
