@@ -66,9 +66,14 @@ print(seconds, max(1, min(20, int(train * seconds / (0.98 * images)))))
 EOF
     )
     echo "english: ${train_s}s of training planned, $epochs epochs" | tee -a "$OUT/summary.txt"
+    # The recipe's fonts, those of packages the GPU machine lacks read from the folders
+    # gpu_bundle.sh made in .gpu/fonts.
+    fonts=$(python -c "import os; from omegaconf import OmegaConf
+f = lambda n: os.path.abspath(f'.gpu/fonts/{n}')
+print(','.join(f(n) if os.path.isdir(f(n)) else n for n in OmegaConf.load('conf/experiment/english.yaml').data.fonts))")
     stage english $(( $(left) - 40 )) python train.py experiment=english trainer=gpu data.count=$IMAGES data.test_count=1000 \
         data.batch_size=512 model.lr=4e-3 data.val_fraction=0.02 trainer.max_epochs=$epochs trainer.max_time=$(printf '00:00:%02d:%02d' $(( train_s / 60 )) $(( train_s % 60 ))) \
-        callbacks.progress_bar.refresh_rate=200 paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
+        "data.fonts=[$fonts]" callbacks.progress_bar.refresh_rate=200 paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
     keep $RUNS/english/test_metrics.json
     cp $RUNS/english/csv/metrics.csv "$OUT/english_metrics.csv" 2>/dev/null
     stage eval 35 python evaluate.py ckpt_path=$RUNS/english/checkpoints/best.ckpt data=folder \
