@@ -132,8 +132,8 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
             path = trdg_fonts_dir() / name
         if not path.exists():
             raise FileNotFoundError(
-                f"font {name!r} not found (give a .ttf/.otf file, a trdg font name, a folder, "
-                "or an installed font package such as font_source_serif_pro)"
+                f"font {name!r} not found (give a .ttf/.otf/.pfb file, a trdg font name, a folder, "
+                "or an installed package that carries fonts, such as font_source_serif_pro or reportlab)"
             )
         problems = font_problems(path, alphabet)
         if problems:
