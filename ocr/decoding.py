@@ -1,15 +1,25 @@
-"""Turning per-frame class scores into text: greedy, CTC prefix beam search, lexicon.
+"""Turning per-frame class scores into text: greedy, CTC prefix beam search, word lists.
 
 All decoders take logits ``(B, T, C)`` as host arrays (class 0 is the blank) and
 return texts with confidences. Greedy is the default and what training reports; beam search
-keeps the ``beam_width`` best prefixes, summing over the alignments of each; lexicon
-decoding (the CRNN paper's lexicon-based transcription) picks, among the words of a
-list within ``max_edits`` of the greedy reading, the one the model gives the highest
-probability, computed exactly with the CTC forward algorithm.
+keeps the ``beam_width`` best prefixes, summing over the alignments of each. Two decoders
+use a word list, both scoring the words within ``max_edits`` of the greedy reading exactly
+with the CTC forward algorithm:
+
+- ``lexicon`` (the CRNN paper's lexicon mode, closed vocabulary): the most probable word of
+  the list, whatever the image says;
+- ``dictionary`` (open vocabulary): a unigram language model on top of the recogniser. A
+  word of the list scores ``log P(word | image) + log P(word)``, its prior from the list's
+  counts; the greedy reading itself, as an unknown word, scores ``log P(reading | image) +
+  unknown_word_log_prob + unknown_letter_log_prob * len(reading)``. The best score wins, so
+  a word the image barely supports replaces a reading that is not a word, while a reading
+  the model is sure of (a name, a code, a number) stays. Words are tried in lower case,
+  upper case and title case.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +30,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from ocr.text import BLANK, CTCCodec, best_path_numpy
+
+# `decode.lexicon: english`: SymSpell's English frequency list (82,765 words with their
+# counts in Google Books), shipped in the symspellpy package (MIT).
+ENGLISH = ("symspellpy", "frequency_dictionary_en_82_765.txt")
 
 
 def _logsumexp(*values: float) -> float:
@@ -65,50 +79,105 @@ def prefix_beam_search(
 
 
 def sequence_log_prob(log_probs: np.ndarray, codec: CTCCodec, texts: list[str]) -> np.ndarray:
-    """log P(text | image) for each text under one image's ``(T, C)`` log-probabilities."""
-    import torch
-    import torch.nn.functional as F
-
-    targets, lengths = codec.encode(texts)
+    """log P(text | image) for each text under one image's ``(T, C)`` log-probabilities:
+    the CTC forward algorithm, all texts at once (numpy: ONNX inference needs no torch)."""
     frames = log_probs.shape[0]
-    expanded = torch.from_numpy(log_probs).float().unsqueeze(1).expand(frames, len(texts), log_probs.shape[1])
-    nll = F.ctc_loss(
-        expanded,
-        targets,
-        torch.full((len(texts),), frames, dtype=torch.long),
-        lengths,
-        blank=BLANK,
-        reduction="none",
-        zero_infinity=False,
-    )
-    return -nll.numpy()
+    # Each text as CTC's extended labelling: blank, c1, blank, c2, ..., blank.
+    states = 2 * max(len(t) for t in texts) + 1
+    labels = np.zeros((len(texts), states), dtype=np.int64)
+    for i, text in enumerate(texts):
+        labels[i, 1 : 2 * len(text) : 2] = [codec.alphabet.index(c) + 1 for c in text]
+    lengths = np.array([2 * len(t) + 1 for t in texts])
+    valid = np.arange(states)[None, :] < lengths[:, None]
+    # A class may follow the class two states back unless the two are equal (then a blank must lie between).
+    skip = np.zeros_like(valid)
+    skip[:, 2:] = (labels[:, 2:] != BLANK) & (labels[:, 2:] != labels[:, :-2])
+    alpha = np.full((len(texts), states), -np.inf)
+    alpha[:, 0] = log_probs[0, BLANK]
+    if states > 1:
+        alpha[:, 1] = np.where(valid[:, 1], log_probs[0, labels[:, 1]], -np.inf)
+    with np.errstate(invalid="ignore"):  # -inf - -inf where no alignment reaches a state yet
+        for t in range(1, frames):
+            stay = alpha
+            step = np.pad(alpha[:, :-1], ((0, 0), (1, 0)), constant_values=-np.inf)
+            jump = np.where(skip, np.pad(alpha[:, :-2], ((0, 0), (2, 0)), constant_values=-np.inf), -np.inf)
+            alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_probs[t, labels]
+            alpha[~valid] = -np.inf
+    rows = np.arange(len(texts))
+    last = alpha[rows, lengths - 1]
+    before = np.where(lengths > 1, alpha[rows, np.maximum(lengths - 2, 0)], -np.inf)
+    return np.logaddexp(last, before)
+
+
+def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str, float]:
+    """Words the alphabet can spell and their counts: from a list, or from a file of one
+    word per line, each optionally followed by its count (a frequency list: whitespace
+    between them), or ``english`` (see ``ENGLISH``)."""
+    if isinstance(source, list):
+        lines = source
+    else:
+        path = Path(source)
+        if str(source) == "english" and not path.exists():
+            package, name = ENGLISH
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ValueError(f"decode.lexicon=english needs the {package} package: pip install {package}")
+            path = Path(spec.submodule_search_locations[0]) / name
+        if not path.is_file():
+            raise ValueError(f"decode.lexicon: word list {path} does not exist")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    counts: dict[str, float] = {}
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            count = float(fields[1]) if len(fields) > 1 else 1.0
+        except ValueError:
+            raise ValueError(f"decode.lexicon {source}, line {number}: {line!r} is not 'word' or 'word count'")
+        if not codec.unknown_chars(fields[0]):
+            counts[fields[0]] = counts.get(fields[0], 0.0) + count
+    if not counts:
+        raise ValueError(f"decode.lexicon {source}: no word the alphabet can spell")
+    return counts
+
+
+def _key(text: str) -> str:
+    """What words are matched on: lower case, letters and digits only."""
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 @dataclass
 class Decoder:
-    """``method``: greedy, beam or lexicon (see the module's docstring)."""
+    """``method``: greedy, beam, lexicon or dictionary (see the module's docstring)."""
 
     codec: CTCCodec
     method: str = "greedy"
     beam_width: int = 10
     lexicon: str | Path | list[str] | None = None
     max_edits: int = 3
+    unknown_word_log_prob: float = -5.0
+    unknown_letter_log_prob: float = -3.0
 
     def __post_init__(self) -> None:
-        if self.method not in ("greedy", "beam", "lexicon"):
-            raise ValueError(f"decode.method must be greedy, beam or lexicon, got {self.method!r}")
-        self.words: list[str] = []
-        if self.method == "lexicon":
-            if not self.lexicon:
-                raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
-            words = (
-                self.lexicon
-                if isinstance(self.lexicon, list)
-                else Path(self.lexicon).read_text(encoding="utf-8").split("\n")
-            )
-            self.words = sorted({w.strip() for w in words if w.strip() and not self.codec.unknown_chars(w.strip())})
-            if not self.words:
-                raise ValueError(f"decode.lexicon {self.lexicon}: no word the alphabet can spell")
+        if self.method not in ("greedy", "beam", "lexicon", "dictionary"):
+            raise ValueError(f"decode.method must be greedy, beam, lexicon or dictionary, got {self.method!r}")
+        if self.method == "lexicon" and not self.lexicon:
+            raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
+        if self.method in ("lexicon", "dictionary"):
+            counts = read_word_list(self.lexicon or "english", self.codec)
+            if self.method == "lexicon":
+                self.forms = {word: [word] for word in counts}
+            else:  # every spelling the alphabet allows, by its matching key
+                self.forms, key_counts = defaultdict(list), defaultdict(float)
+                for word, count in counts.items():
+                    key_counts[_key(word)] += count
+                    for form in dict.fromkeys((word, word.lower(), word.upper(), word.capitalize())):
+                        if not self.codec.unknown_chars(form) and form not in self.forms[_key(word)]:
+                            self.forms[_key(word)].append(form)
+                total = sum(key_counts.values())
+                self.log_prior = {key: math.log(count / total) for key, count in key_counts.items()}
+            self.keys = list(self.forms)
 
     def __call__(self, logits: np.ndarray) -> tuple[list[str], list[float]]:
         logits = np.asarray(logits, dtype=np.float32)
@@ -126,15 +195,39 @@ class Decoder:
                 [math.exp(score / frames) for _, score in results],
             )
         chosen, scores = [], []
-        for seq, reading in zip(log_probs, texts):
-            near = process.extract(
-                reading, self.words, scorer=Levenshtein.distance, score_cutoff=self.max_edits, limit=50
-            )
-            if not near:  # nothing within max_edits: the closest words
-                near = process.extract(reading, self.words, scorer=Levenshtein.distance, limit=5)
-            candidates = [word for word, _, _ in near]
-            log_p = sequence_log_prob(seq, self.codec, candidates)
-            best = int(np.argmax(log_p))
+        for seq, reading, near in zip(log_probs, texts, self._near(texts)):
+            candidates, prior = self._candidates(reading, near)
+            score = sequence_log_prob(seq, self.codec, candidates) + prior
+            best = int(np.argmax(score))
             chosen.append(candidates[best])
-            scores.append(math.exp(float(log_p[best]) / frames))
+            scores.append(math.exp(float(score[best] - prior[best]) / frames))
         return chosen, scores
+
+    def _near(self, readings: list[str], limit: int = 50) -> list[list[str]]:
+        """For each reading, the list's words (keys) within ``max_edits``, closest first
+        (at most ``limit``); the whole batch at once, on all cores."""
+        queries = readings if self.method == "lexicon" else [_key(r) for r in readings]
+        distances = process.cdist(
+            queries, self.keys, scorer=Levenshtein.distance, score_cutoff=self.max_edits, dtype=np.uint8, workers=-1
+        )
+        found = []
+        for query, row in zip(queries, distances):
+            within = np.flatnonzero(row <= self.max_edits)
+            if self.method == "lexicon" and not len(within):  # nothing within max_edits: the closest words
+                found.append([key for key, _, _ in process.extract(query, self.keys, scorer=Levenshtein.distance, limit=5)])
+                continue
+            within = within[np.argsort(row[within], kind="stable")[:limit]]
+            found.append([self.keys[i] for i in within])
+        return found
+
+    def _candidates(self, reading: str, near: list[str]) -> tuple[list[str], np.ndarray]:
+        """The spellings to score against the image, with their log-priors."""
+        if self.method == "lexicon":
+            return near, np.zeros(len(near))
+        unknown = self.unknown_word_log_prob + self.unknown_letter_log_prob * len(reading)
+        candidates, prior = [reading], [unknown]
+        for key in near:
+            for form in self.forms[key]:
+                candidates.append(form)
+                prior.append(self.log_prior[key])
+        return candidates, np.array(prior)

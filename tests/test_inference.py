@@ -15,7 +15,7 @@ from ocr.data.batching import pad_on_device
 from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.images import MAX_PIXELS, ImageError, read_image
 from ocr.data.render import RenderJob, Style, render_word
-from ocr.decoding import Decoder, prefix_beam_search
+from ocr.decoding import Decoder, prefix_beam_search, read_word_list, sequence_log_prob
 from ocr.export import export_onnx, export_torchscript
 from ocr.models.system import OCRSystem
 from ocr.text import CTCCodec
@@ -125,19 +125,76 @@ def test_beam_search_sums_alignments_where_greedy_cannot():
     assert Decoder(codec, "beam")(log_probs[None])[0] == ["a"]
 
 
-def test_lexicon_decoding_picks_the_most_probable_word_near_the_reading():
-    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
-    logits = np.full((1, 8, 27), -8.0, dtype=np.float32)
-    for t, c in enumerate("ca-t"):  # "cat" with a doubtful third frame
+def _doubtful_cat(alphabet: str, word: str = "cat") -> np.ndarray:
+    """Logits of a clear ``word`` but for a frame between its 2nd and 3rd letters where an
+    'r' (or 'R') is a little less likely than nothing."""
+    codec = CTCCodec(alphabet)
+    logits = np.full((1, 8, codec.num_classes), -8.0, dtype=np.float32)
+    for t, c in enumerate(word[:2] + "-" + word[2]):
         if c != "-":
             logits[0, 2 * t, codec.alphabet.index(c) + 1] = 6.0
         logits[0, 2 * t + 1, 0] = 6.0
-    logits[0, 4, 0], logits[0, 4, codec.alphabet.index("r") + 1] = 2.0, 1.5  # 'r' a little less likely than nothing
+    r = "R" if word.isupper() else "r"
+    logits[0, 4, 0], logits[0, 4, codec.alphabet.index(r) + 1] = 2.0, 1.5
+    return logits
+
+
+def test_lexicon_decoding_picks_the_most_probable_word_near_the_reading():
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
+    logits = _doubtful_cat(codec.alphabet)
     assert Decoder(codec, "greedy")(logits)[0] == ["cat"]
     texts, _ = Decoder(codec, "lexicon", lexicon=["cart", "dog", "cut"])(logits)
     assert texts == ["cart"]  # within 1 edit; "cut" needs a substitution against strong evidence
     with pytest.raises(ValueError, match="lexicon"):
         Decoder(codec, "lexicon")
+
+
+def test_ctc_forward_algorithm_matches_torch_ctc_loss():
+    codec = CTCCodec("abc")
+    texts = ["", "a", "aa", "abc", "aba", "cc", "abcabc"]  # repeats need blanks between them
+    generator = torch.Generator().manual_seed(0)
+    for frames in (1, 2, 5, 12):
+        log_probs = torch.randn(frames, 1, 4, generator=generator).log_softmax(-1)
+        ours = sequence_log_prob(log_probs[:, 0].numpy(), codec, texts)
+        targets, lengths = codec.encode(texts)
+        theirs = -torch.nn.functional.ctc_loss(
+            log_probs.expand(frames, len(texts), 4), targets, torch.full((len(texts),), frames), lengths,
+            reduction="none",
+        )
+        # Texts too long for the frames have no alignment: -inf in both.
+        assert np.allclose(ours, theirs.numpy(), atol=1e-4), (frames, ours, theirs)
+        assert np.isinf(ours).sum() == (frames < np.array([0, 1, 3, 3, 3, 3, 6])).sum()
+
+
+def test_dictionary_decoding_mends_readings_near_words_and_keeps_the_others():
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    words = ["cart 500", "dog 400", "cut 100"]
+    decode = Decoder(codec, "dictionary", lexicon=words)
+    # "cat" is not a word, "cart" is and the image nearly says it; in the image's case.
+    assert decode(_doubtful_cat(codec.alphabet))[0] == ["cart"]
+    assert decode(_doubtful_cat(codec.alphabet, "CAT"))[0] == ["CART"]
+    # A reading the image is sure of stays, word or not ("xyz": nothing within 3 edits).
+    assert decode(_doubtful_cat(codec.alphabet, "xyz"))[0] == ["xyz"]
+    # Without the cost of unknown words, the image alone decides.
+    neutral = Decoder(codec, "dictionary", lexicon=words, unknown_word_log_prob=0, unknown_letter_log_prob=0)
+    assert neutral(_doubtful_cat(codec.alphabet))[0] == ["cat"]
+
+
+def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
+    (tmp_path / "counts.txt").write_text("the 23\nThe 2\ncafé 4\n\nand\n")
+    # Counts add up per word as written; a word without a count counts once; what the
+    # alphabet cannot spell is left out.
+    assert read_word_list(tmp_path / "counts.txt", codec) == {"the": 23.0, "and": 1.0}
+    (tmp_path / "bad.txt").write_text("the 23\nice cream 5\n")
+    with pytest.raises(ValueError, match=r"bad.txt, line 2: 'ice cream 5'"):
+        read_word_list(tmp_path / "bad.txt", codec)
+    with pytest.raises(ValueError, match="missing.txt does not exist"):
+        Decoder(codec, "dictionary", lexicon=str(tmp_path / "missing.txt"))
+    with pytest.raises(ValueError, match="no word the alphabet can spell"):
+        read_word_list(["café", "naïve"], codec)
+    english = read_word_list("english", codec)  # the default of decode.method=dictionary
+    assert len(english) > 80_000 and english["the"] > english["cat"] > 0
 
 
 def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_path):
