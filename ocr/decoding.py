@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,11 +156,17 @@ class Decoder:
     method: str = "greedy"
     beam_width: int = 10
     lexicon: str | Path | list[str] | None = None
-    max_edits: int = 3
+    max_edits: int = 5
     unknown_word_log_prob: float = -5.0
     unknown_letter_log_prob: float = -3.0
+    scales: Sequence[float] = (1.0,)  # widths the images are read at (see ``__call__``'s views)
 
     def __post_init__(self) -> None:
+        self.scales = tuple(float(s) for s in self.scales)
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"decode.scales must be positive widening factors, got {list(self.scales)}")
+        if len(self.scales) > 1 and self.method not in ("lexicon", "dictionary"):
+            raise ValueError(f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}")
         if self.method not in ("greedy", "beam", "lexicon", "dictionary"):
             raise ValueError(f"decode.method must be greedy, beam, lexicon or dictionary, got {self.method!r}")
         if self.method == "lexicon" and not self.lexicon:
@@ -177,16 +184,18 @@ class Decoder:
                             self.forms[_key(word)].append(form)
                 total = sum(key_counts.values())
                 self.log_prior = {key: math.log(count / total) for key, count in key_counts.items()}
-            self.keys = list(self.forms)
+            # Most frequent first: of words equally near a reading, the frequent ones are tried.
+            self.keys = sorted(self.forms, key=lambda key: -self.log_prior[key]) if self.method == "dictionary" else list(self.forms)
 
-    def __call__(self, logits: np.ndarray) -> tuple[list[str], list[float]]:
-        logits = np.asarray(logits, dtype=np.float32)
-        indices, confidences = best_path_numpy(logits)
+    def __call__(self, logits: np.ndarray, views: Sequence[np.ndarray] = ()) -> tuple[list[str], list[float]]:
+        """Texts and confidences for logits ``(B, T, C)``. ``views``: logits of the same
+        images read at other widths (word-list methods only): every reading's near words are
+        candidates, and each candidate's log-probability is averaged over all the views."""
+        log_probs = _log_softmax(np.asarray(logits, dtype=np.float32))
+        indices, confidences = best_path_numpy(log_probs)
         texts = self.codec.decode_indices(indices)
         if self.method == "greedy":
             return texts, confidences.tolist()
-        top = logits.max(axis=-1, keepdims=True)
-        log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
         frames = max(1, log_probs.shape[1])
         if self.method == "beam":
             results = [prefix_beam_search(seq, self.beam_width) for seq in log_probs]
@@ -194,13 +203,16 @@ class Decoder:
                 ["".join(self.codec.alphabet[c - 1] for c in prefix) for prefix, _ in results],
                 [math.exp(score / frames) for _, score in results],
             )
+        all_views = [log_probs] + [_log_softmax(np.asarray(v, dtype=np.float32)) for v in views]
+        readings = [texts] + [self.codec.decode_indices(best_path_numpy(v)[0]) for v in all_views[1:]]
+        nears = [self._near(r) for r in readings]
         chosen, scores = [], []
-        for seq, reading, near in zip(log_probs, texts, self._near(texts)):
-            candidates, prior = self._candidates(reading, near)
-            score = sequence_log_prob(seq, self.codec, candidates) + prior
-            best = int(np.argmax(score))
+        for i in range(len(texts)):
+            candidates, prior = self._candidates([r[i] for r in readings], [n[i] for n in nears])
+            fit = np.mean([sequence_log_prob(v[i], self.codec, candidates) for v in all_views], axis=0)
+            best = int(np.argmax(fit + prior))
             chosen.append(candidates[best])
-            scores.append(math.exp(float(score[best] - prior[best]) / frames))
+            scores.append(math.exp(float(fit[best]) / frames))
         return chosen, scores
 
     def _near(self, readings: list[str], limit: int = 50) -> list[list[str]]:
@@ -220,14 +232,20 @@ class Decoder:
             found.append([self.keys[i] for i in within])
         return found
 
-    def _candidates(self, reading: str, near: list[str]) -> tuple[list[str], np.ndarray]:
-        """The spellings to score against the image, with their log-priors."""
-        if self.method == "lexicon":
-            return near, np.zeros(len(near))
-        unknown = self.unknown_word_log_prob + self.unknown_letter_log_prob * len(reading)
-        candidates, prior = [reading], [unknown]
-        for key in near:
-            for form in self.forms[key]:
-                candidates.append(form)
-                prior.append(self.log_prior[key])
-        return candidates, np.array(prior)
+    def _candidates(self, readings: list[str], nears: list[list[str]]) -> tuple[list[str], np.ndarray]:
+        """The spellings to score against the image (its readings and their near words,
+        each once), with their log-priors."""
+        prior: dict[str, float] = {}
+        if self.method == "dictionary":
+            for reading in readings:
+                prior[reading] = self.unknown_word_log_prob + self.unknown_letter_log_prob * len(reading)
+        for key in (key for near in nears for key in near):
+            for form in self.forms[key]:  # a reading that is a word: the likelier of the two
+                word = self.log_prior[key] if self.method == "dictionary" else 0.0
+                prior[form] = max(word, prior.get(form, -math.inf))
+        return list(prior), np.array(list(prior.values()))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))

@@ -31,6 +31,24 @@ class Reading:
     confidence: float
 
 
+def stretch(pixels, factor: float):
+    """A padded batch ``(B, 1, H, W)``, numpy or torch, widened by ``factor`` (linear)."""
+    if factor == 1:
+        return pixels
+    width = pixels.shape[-1]
+    x = np.clip((np.arange(max(1, round(width * factor))) + 0.5) / factor - 0.5, 0, width - 1)
+    left = np.floor(x).astype(np.int64)
+    right, frac = np.minimum(left + 1, width - 1), (x - left).astype(np.float32)
+    if isinstance(pixels, np.ndarray):
+        mixed = pixels[..., left] * (1 - frac) + pixels[..., right] * frac
+        return np.rint(mixed).astype(np.uint8)
+    import torch
+
+    left, right, frac = (torch.from_numpy(a).to(pixels.device) for a in (left, right, frac))
+    mixed = pixels[..., left].float() * (1 - frac) + pixels[..., right].float() * frac
+    return mixed.round().to(torch.uint8)
+
+
 class TorchBackend:
     """A PyTorch module mapping uint8 ``(B, 1, H, W)`` to logits, on a device."""
 
@@ -175,7 +193,8 @@ class Recognizer:
 
     def read_batch(self, pixels: np.ndarray) -> list[Reading]:
         """Read a batch already padded: uint8 ``(B, 1, imgH, W)`` (what the data loaders give)."""
-        texts, confidences = self.decoder(self.backend.logits(pixels))
+        views = [self.backend.logits(stretch(pixels, scale)) for scale in self.decoder.scales]
+        texts, confidences = self.decoder(views[0], views[1:])
         return [Reading(t, float(c)) for t, c in zip(texts, confidences)]
 
     def read_prepared(self, images: Sequence[np.ndarray]) -> list[Reading]:

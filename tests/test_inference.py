@@ -18,6 +18,7 @@ from ocr.data.render import RenderJob, Style, render_word
 from ocr.decoding import Decoder, prefix_beam_search, read_word_list, sequence_log_prob
 from ocr.export import export_onnx, export_torchscript
 from ocr.models.system import OCRSystem
+from ocr.recognizer import stretch
 from ocr.text import CTCCodec
 from ocr.weights import DEFAULT_MODEL
 
@@ -178,6 +179,32 @@ def test_dictionary_decoding_mends_readings_near_words_and_keeps_the_others():
     # Without the cost of unknown words, the image alone decides.
     neutral = Decoder(codec, "dictionary", lexicon=words, unknown_word_log_prob=0, unknown_letter_log_prob=0)
     assert neutral(_doubtful_cat(codec.alphabet))[0] == ["cat"]
+
+
+def test_views_at_other_widths_are_averaged_into_the_words_scores(checkpoint, word):
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
+    decode = Decoder(codec, "dictionary", lexicon=["cart 500", "cut 100"], scales=[1.0, 1.5])
+    sure = np.full((1, 8, 27), -8.0, dtype=np.float32)  # a wider view that reads "cut" clearly
+    for t, c in enumerate("cut"):
+        sure[0, 2 * t, codec.alphabet.index(c) + 1] = 8.0
+        sure[0, 2 * t + 1, 0] = 8.0
+    sure[0, 6:, 0] = 8.0
+    assert decode(_doubtful_cat(codec.alphabet))[0] == ["cart"]  # one view
+    assert decode(_doubtful_cat(codec.alphabet), [sure])[0] == ["cut"]  # the two views
+    with pytest.raises(ValueError, match="several widths"):
+        Decoder(codec, "greedy", scales=[1.0, 1.5])
+    # Through the Recognizer: each batch is also read stretched (padding and all).
+    pixels = np.tile(np.array([0, 255, 0, 255], dtype=np.uint8), (2, 1, 32, 1))
+    assert stretch(pixels, 1.0) is pixels
+    wide = stretch(pixels, 2.0)
+    assert wide.shape == (2, 1, 32, 8) and wide[0, 0, 0].tolist() == [0, 64, 191, 191, 64, 64, 191, 255]
+    reference = torch.nn.functional.interpolate(torch.from_numpy(pixels).float(), size=(32, 8), mode="bilinear")
+    assert np.array_equal(reference.round().to(torch.uint8).numpy(), wide)  # bilinear, centres aligned
+    assert np.array_equal(stretch(torch.from_numpy(pixels), 2.0).numpy(), wide)
+    reader = Recognizer.load(checkpoint, precision="32", decode={"method": "dictionary", "scales": [1.0, 1.5]})
+    assert reader.read(word)[0].text.lower() in {w.lower() for w in read_word_list("english", reader.codec)} | {
+        Recognizer.load(checkpoint, precision="32").read(word)[0].text
+    }
 
 
 def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
