@@ -112,8 +112,8 @@ def sequence_log_prob(log_probs: np.ndarray, codec: CTCCodec, texts: list[str]) 
 
 def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str, float]:
     """Words the alphabet can spell and their counts: from a list, or from a file of one
-    word per line, each optionally followed by its count (a frequency list: whitespace
-    between them), or ``english`` (see ``ENGLISH``)."""
+    word per line, each optionally followed by whitespace and its count (a frequency
+    list; a line without a count counts once), or ``english`` (see ``ENGLISH``)."""
     if isinstance(source, list):
         lines = source
     else:
@@ -129,15 +129,17 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
         lines = path.read_text(encoding="utf-8").splitlines()
     counts: dict[str, float] = {}
     for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            count = float(fields[1]) if len(fields) > 1 else 1.0
-        except ValueError:
-            raise ValueError(f"decode.lexicon {source}, line {number}: {line!r} is not 'word' or 'word count'")
-        if not codec.unknown_chars(fields[0]):
-            counts[fields[0]] = counts.get(fields[0], 0.0) + count
+        word, count = line.strip(), 1.0
+        fields = word.rsplit(None, 1)
+        if len(fields) == 2:
+            try:
+                word, count = fields[0], float(fields[1])
+            except ValueError:  # no count: the whole line is the word (or words)
+                pass
+        if count <= 0 or not math.isfinite(count):
+            raise ValueError(f"decode.lexicon {source}, line {number}: {line!r}: a count must be a positive number")
+        if word and not codec.unknown_chars(word):
+            counts[word] = counts.get(word, 0.0) + count
     if not counts:
         raise ValueError(f"decode.lexicon {source}: no word the alphabet can spell")
     return counts
@@ -166,7 +168,9 @@ class Decoder:
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"decode.scales must be positive widening factors, got {list(self.scales)}")
         if len(self.scales) > 1 and self.method not in ("lexicon", "dictionary"):
-            raise ValueError(f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}")
+            raise ValueError(
+                f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}"
+            )
         if self.method not in ("greedy", "beam", "lexicon", "dictionary"):
             raise ValueError(f"decode.method must be greedy, beam, lexicon or dictionary, got {self.method!r}")
         if self.method == "lexicon" and not self.lexicon:
@@ -184,8 +188,9 @@ class Decoder:
                             self.forms[_key(word)].append(form)
                 total = sum(key_counts.values())
                 self.log_prior = {key: math.log(count / total) for key, count in key_counts.items()}
-            # Most frequent first: of words equally near a reading, the frequent ones are tried.
-            self.keys = sorted(self.forms, key=lambda key: -self.log_prior[key]) if self.method == "dictionary" else list(self.forms)
+            self.keys = list(self.forms)
+            if self.method == "dictionary":  # most frequent first: of words equally near, they are tried
+                self.keys.sort(key=lambda key: -self.log_prior[key])
 
     def __call__(self, logits: np.ndarray, views: Sequence[np.ndarray] = ()) -> tuple[list[str], list[float]]:
         """Texts and confidences for logits ``(B, T, C)``. ``views``: logits of the same
@@ -226,7 +231,8 @@ class Decoder:
         for query, row in zip(queries, distances):
             within = np.flatnonzero(row <= self.max_edits)
             if self.method == "lexicon" and not len(within):  # nothing within max_edits: the closest words
-                found.append([key for key, _, _ in process.extract(query, self.keys, scorer=Levenshtein.distance, limit=5)])
+                closest = process.extract(query, self.keys, scorer=Levenshtein.distance, limit=5)
+                found.append([key for key, _, _ in closest])
                 continue
             within = within[np.argsort(row[within], kind="stable")[:limit]]
             found.append([self.keys[i] for i in within])

@@ -159,7 +159,10 @@ def test_ctc_forward_algorithm_matches_torch_ctc_loss():
         ours = sequence_log_prob(log_probs[:, 0].numpy(), codec, texts)
         targets, lengths = codec.encode(texts)
         theirs = -torch.nn.functional.ctc_loss(
-            log_probs.expand(frames, len(texts), 4), targets, torch.full((len(texts),), frames), lengths,
+            log_probs.expand(frames, len(texts), 4),
+            targets,
+            torch.full((len(texts),), frames),
+            lengths,
             reduction="none",
         )
         # Texts too long for the frames have no alignment: -inf in both.
@@ -213,8 +216,13 @@ def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
     # Counts add up per word as written; a word without a count counts once; what the
     # alphabet cannot spell is left out.
     assert read_word_list(tmp_path / "counts.txt", codec) == {"the": 23.0, "and": 1.0}
-    (tmp_path / "bad.txt").write_text("the 23\nice cream 5\n")
-    with pytest.raises(ValueError, match=r"bad.txt, line 2: 'ice cream 5'"):
+    # Words with spaces, for alphabets that have one; a count must be positive.
+    assert read_word_list(["ice cream 5", "ice cream", "new york"], CTCCodec(codec.alphabet + " ")) == {
+        "ice cream": 6.0,
+        "new york": 1.0,
+    }
+    (tmp_path / "bad.txt").write_text("the 23\nice -5\n")
+    with pytest.raises(ValueError, match=r"bad.txt, line 2: 'ice -5': a count must be a positive number"):
         read_word_list(tmp_path / "bad.txt", codec)
     with pytest.raises(ValueError, match="missing.txt does not exist"):
         Decoder(codec, "dictionary", lexicon=str(tmp_path / "missing.txt"))
