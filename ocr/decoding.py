@@ -164,6 +164,8 @@ class Decoder:
     scales: Sequence[float] = (1.0,)  # widths the images are read at (see ``__call__``'s views)
 
     def __post_init__(self) -> None:
+        if self.method not in ("greedy", "beam", "lexicon", "dictionary"):
+            raise ValueError(f"decode.method must be greedy, beam, lexicon or dictionary, got {self.method!r}")
         self.scales = tuple(float(s) for s in self.scales)
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"decode.scales must be positive widening factors, got {list(self.scales)}")
@@ -171,8 +173,6 @@ class Decoder:
             raise ValueError(
                 f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}"
             )
-        if self.method not in ("greedy", "beam", "lexicon", "dictionary"):
-            raise ValueError(f"decode.method must be greedy, beam, lexicon or dictionary, got {self.method!r}")
         if self.method == "lexicon" and not self.lexicon:
             raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
         if self.method in ("lexicon", "dictionary"):
@@ -182,10 +182,11 @@ class Decoder:
             else:  # every spelling the alphabet allows, by its matching key
                 self.forms, key_counts = defaultdict(list), defaultdict(float)
                 for word, count in counts.items():
-                    key_counts[_key(word)] += count
+                    key = _key(word)
+                    key_counts[key] += count
                     for form in dict.fromkeys((word, word.lower(), word.upper(), word.capitalize())):
-                        if not self.codec.unknown_chars(form) and form not in self.forms[_key(word)]:
-                            self.forms[_key(word)].append(form)
+                        if not self.codec.unknown_chars(form) and form not in self.forms[key]:
+                            self.forms[key].append(form)
                 total = sum(key_counts.values())
                 self.log_prior = {key: math.log(count / total) for key, count in key_counts.items()}
             self.keys = list(self.forms)
