@@ -114,8 +114,8 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
     """Words the alphabet can spell and their counts: from a list, or from a file of one
     word per line, each optionally followed by whitespace and its count (a frequency
     list; a line without a count counts once), or ``english`` (see ``ENGLISH``)."""
-    if isinstance(source, list):
-        lines = source
+    if not isinstance(source, (str, Path)):  # a list (also from the command line: [a,b])
+        lines = list(source)
     else:
         path = Path(source)
         if str(source) == "english" and not path.exists():
@@ -195,8 +195,9 @@ class Decoder:
 
     def __call__(self, logits: np.ndarray, views: Sequence[np.ndarray] = ()) -> tuple[list[str], list[float]]:
         """Texts and confidences for logits ``(B, T, C)``. ``views``: logits of the same
-        images read at other widths (word-list methods only): every reading's near words are
-        candidates, and each candidate's log-probability is averaged over all the views."""
+        images read at other widths or by other models (word-list methods only): every
+        reading's near words are candidates, and each candidate's log-probability is
+        averaged over all the views."""
         log_probs = _log_softmax(np.asarray(logits, dtype=np.float32))
         indices, confidences = best_path_numpy(log_probs)
         texts = self.codec.decode_indices(indices)

@@ -16,7 +16,7 @@ from ocr.metrics import TextMetrics, edit_distance
 from ocr.recognizer import Recognizer
 from ocr.report import format_table, write_json
 from ocr.visualize import prediction_grid
-from ocr.weights import model_path
+from ocr.weights import model_paths
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,13 @@ def data_config(cfg: DictConfig, model) -> DictConfig:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Score the checkpoint on each test set; write metrics.json, predictions.tsv and grids."""
+    """Score the checkpoint (or the ensemble of a list of them) on each test set; write
+    metrics.json, predictions.tsv and grids."""
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = model_path(cfg.ckpt_path)
-    model = model_from_checkpoint(ckpt_path)
-    recognizer = Recognizer.from_model(model, cfg.get("device"), cfg.precision, decode=dict(cfg.decode))
-    datamodule = instantiate(data_config(cfg, model))
+    models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
+    readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
+    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode))
+    datamodule = instantiate(data_config(cfg, next(iter(models.values()))))
     datamodule.prepare_data(splits=("test",))  # the training set is not needed here
     datamodule.setup("test")
 
@@ -69,7 +70,7 @@ def evaluate(cfg: DictConfig) -> dict:
         results["total"] = {k: float(v) for k, v in totals.compute().items()}
     summary = results["total"] if len(results) > 1 else next(iter(results.values()))
 
-    write_json(output_dir / "metrics.json", {**summary, "checkpoint": str(ckpt_path), "sets": results})
+    write_json(output_dir / "metrics.json", {**summary, "checkpoint": ", ".join(models), "sets": results})
     write_predictions(output_dir / "predictions.tsv", rows, datamodule.test_sets)
     write_grids(output_dir, rows, datamodule.test_sets, cfg.grid_size, cfg.seed)
     print(f"\n{format_table(results)}\n\nwritten to {output_dir}")

@@ -4,6 +4,9 @@
     r = Recognizer.load("best.ckpt")        # or an exported model.onnx / model.ts; none: the shipped model
     r.read(["a.png", pil_image, array])      # -> [Reading(text, confidence), ...]
 
+Several models of one alphabet (``Recognizer.load(["a.ckpt", "b.ckpt"], decode=...)``) read
+as an ensemble: with a word-list decoder each candidate word is scored by every model.
+
 Lightning checkpoints and TorchScript files run with PyTorch; ONNX files run with
 onnxruntime alone: this module imports torch only when a PyTorch model is loaded.
 """
@@ -20,7 +23,7 @@ from PIL import Image
 from ocr.data.images import pad_batch, read_image
 from ocr.decoding import Decoder
 from ocr.text import CTCCodec
-from ocr.weights import model_path
+from ocr.weights import model_path, model_paths
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
 
@@ -140,16 +143,26 @@ class Recognizer:
         max_width: int = 800,
         decode: dict | None = None,
     ):
-        self.backend, self.codec, self.imgH = backend, codec, imgH
+        """``backend``: one model, or a list of models of this alphabet (an ensemble)."""
+        self.backends = list(backend) if isinstance(backend, (list, tuple)) else [backend]
+        self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
         self.batch_size, self.max_width = batch_size, max_width
         self.decoder = Decoder(codec, **(decode or {}))
+        if len(self.backends) > 1 and self.decoder.method not in ("lexicon", "dictionary"):
+            raise ValueError(
+                f"{len(self.backends)} models are combined by decode.method=lexicon or dictionary "
+                f"(each word scored by every model), not {self.decoder.method}"
+            )
 
     @classmethod
     def load(
         cls, path: str | Path | None = None, device: str | None = None, precision: str = "auto", **kwargs
     ) -> "Recognizer":
         """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript
-        (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``)."""
+        (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``).
+        A list of paths: an ensemble of those models (see ``combine``)."""
+        if path is not None and not isinstance(path, (str, Path)):
+            return cls.combine({str(p): cls.load(p, device, precision) for p in model_paths(path)}, **kwargs)
         path = model_path(path)
         if not path.is_file():
             raise FileNotFoundError(f"model file {path} does not exist")
@@ -178,6 +191,19 @@ class Recognizer:
         """From an ``OCRSystem`` in memory (e.g. right after training)."""
         return cls(TorchBackend(model, device, precision), model.codec, model.hparams.imgH, **kwargs)
 
+    @classmethod
+    def combine(cls, recognizers: dict[str, "Recognizer"], **kwargs) -> "Recognizer":
+        """One recogniser reading with the models of ``recognizers`` (by name), which must
+        share their alphabet and image height."""
+        (first_name, first), *others = recognizers.items()
+        for name, other in others:
+            if (other.codec.alphabet, other.imgH) != (first.codec.alphabet, first.imgH):
+                raise ValueError(
+                    f"models read together must share alphabet and height: {name} has "
+                    f"{other.codec.alphabet!r} at {other.imgH} px, {first_name} {first.codec.alphabet!r} at {first.imgH} px"
+                )
+        return cls([r.backend for r in recognizers.values()], first.codec, first.imgH, **kwargs)
+
     def prepare(self, image, name: str | None = None) -> np.ndarray:
         """One image as the model's input: uint8 grayscale, ``imgH`` rows."""
         if type(image).__module__.startswith("torch"):
@@ -193,7 +219,7 @@ class Recognizer:
 
     def read_batch(self, pixels: np.ndarray) -> list[Reading]:
         """Read a batch already padded: uint8 ``(B, 1, imgH, W)`` (what the data loaders give)."""
-        views = [self.backend.logits(stretch(pixels, scale)) for scale in self.decoder.scales]
+        views = [b.logits(stretch(pixels, scale)) for b in self.backends for scale in self.decoder.scales]
         texts, confidences = self.decoder(views[0], views[1:])
         return [Reading(t, float(c)) for t, c in zip(texts, confidences)]
 

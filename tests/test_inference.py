@@ -13,30 +13,34 @@ from ocr import Recognizer
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
 from ocr.data.batching import pad_on_device
 from ocr.data.fonts import trdg_fonts_dir
-from ocr.data.images import MAX_PIXELS, ImageError, read_image
+from ocr.data.images import MAX_PIXELS, ImageError, pad_batch, read_image
 from ocr.data.render import RenderJob, Style, render_word
 from ocr.decoding import Decoder, prefix_beam_search, read_word_list, sequence_log_prob
 from ocr.export import export_onnx, export_torchscript
 from ocr.models.system import OCRSystem
 from ocr.recognizer import stretch
 from ocr.text import CTCCodec
-from ocr.weights import DEFAULT_MODEL
+from ocr.weights import DEFAULT_MODEL, model_path
 
 from .conftest import run_entry_point
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+ENSEMBLE = ("english", "english_condensed")  # the shipped models
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET):
     """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
-    torch.manual_seed(0)
-    model = OCRSystem(ALPHABET, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16))
-    path = tmp_path_factory.mktemp("model") / "model.ckpt"
+    torch.manual_seed(seed)
+    model = OCRSystem(alphabet, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16))
     checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
     model.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_untrained(tmp_path_factory.mktemp("model") / "model.ckpt")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +144,15 @@ def _doubtful_cat(alphabet: str, word: str = "cat") -> np.ndarray:
     return logits
 
 
+def _clear(alphabet: str, word: str) -> np.ndarray:
+    """Logits of 8 frames that read ``word`` (up to 4 letters) with no doubt."""
+    logits = np.full((1, 8, len(alphabet) + 1), -8.0, dtype=np.float32)
+    logits[0, :, 0] = 8.0
+    for t, c in enumerate(word):
+        logits[0, 2 * t, 0], logits[0, 2 * t, alphabet.index(c) + 1] = -8.0, 8.0
+    return logits
+
+
 def test_lexicon_decoding_picks_the_most_probable_word_near_the_reading():
     codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
     logits = _doubtful_cat(codec.alphabet)
@@ -187,11 +200,7 @@ def test_dictionary_decoding_mends_readings_near_words_and_keeps_the_others():
 def test_views_at_other_widths_are_averaged_into_the_words_scores(checkpoint, word):
     codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
     decode = Decoder(codec, "dictionary", lexicon=["cart 500", "cut 100"], scales=[1.0, 1.5])
-    sure = np.full((1, 8, 27), -8.0, dtype=np.float32)  # a wider view that reads "cut" clearly
-    for t, c in enumerate("cut"):
-        sure[0, 2 * t, codec.alphabet.index(c) + 1] = 8.0
-        sure[0, 2 * t + 1, 0] = 8.0
-    sure[0, 6:, 0] = 8.0
+    sure = _clear(codec.alphabet, "cut")  # a wider view that reads "cut" clearly
     assert decode(_doubtful_cat(codec.alphabet))[0] == ["cart"]  # one view
     assert decode(_doubtful_cat(codec.alphabet), [sure])[0] == ["cut"]  # the two views
     with pytest.raises(ValueError, match="several widths"):
@@ -208,6 +217,54 @@ def test_views_at_other_widths_are_averaged_into_the_words_scores(checkpoint, wo
     assert reader.read(word)[0].text.lower() in {w.lower() for w in read_word_list("english", reader.codec)} | {
         Recognizer.load(checkpoint, precision="32").read(word)[0].text
     }
+
+
+class FixedModel:
+    """A backend that gives the same logits whatever the image."""
+
+    pad = staticmethod(pad_batch)
+
+    def __init__(self, logits: np.ndarray):
+        self.fixed = logits
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self.fixed
+
+
+def test_several_models_score_every_candidate_together(checkpoint, word, tmp_path):
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    doubtful, sure = FixedModel(_doubtful_cat(alphabet)), FixedModel(_clear(alphabet, "cut"))
+    decode = {"method": "dictionary", "lexicon": ["cart 500", "cut 100"]}
+    pixels = pad_batch([np.zeros((32, 40), dtype=np.uint8)])
+    assert Recognizer([doubtful], CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cart"
+    for models in ([doubtful, sure], [sure, doubtful]):  # the second model is sure: "cut", in any order
+        assert Recognizer(models, CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cut"
+    # Models of other alphabets, best-path decoding and an empty list are refused.
+    other = save_untrained(tmp_path / "other.ckpt", seed=1)
+    foreign = save_untrained(tmp_path / "foreign.ckpt", alphabet="xyz")
+    with pytest.raises(ValueError, match=r"foreign.ckpt has 'xyz' at 32 px"):
+        Recognizer.load([checkpoint, foreign], decode=decode)
+    with pytest.raises(ValueError, match="2 models are combined by decode.method=lexicon or dictionary"):
+        Recognizer.load([checkpoint, other])
+    with pytest.raises(ValueError, match=r"ckpt_path=\[\] names no model"):
+        Recognizer.load([])
+    # evaluate.py takes the list as ckpt_path.
+    (tmp_path / "words").mkdir()
+    word.save(tmp_path / "words" / "0.png")
+    (tmp_path / "words" / "gt.txt").write_text("0.png\tab\n")
+    result = run_entry_point(
+        "evaluate.py",
+        f"ckpt_path=[{checkpoint},{other}]",
+        "data=folder",
+        f"data.root={tmp_path / 'words'}",
+        "decode.method=lexicon",
+        "decode.lexicon=[ab,abc]",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == f"{checkpoint}, {other}" and metrics["n"] == 1, result.stdout
+    predicted = (tmp_path / "eval" / "predictions.tsv").read_text().splitlines()[1].split("\t")
+    assert predicted[3] in {"ab", "abc"}
 
 
 def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
@@ -351,15 +408,21 @@ def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoi
 @pytest.mark.slow
 def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
     """With no checkpoint named, Recognizer and predict.py read with ocr/weights/english.ckpt,
-    a float16 checkpoint small enough to ship, which reads clean renders of mixed-case words."""
-    assert DEFAULT_MODEL.stat().st_size < 20e6
-    assert load_checkpoint(DEFAULT_MODEL)["state_dict"]["model.rnn.1.embedding.weight"].dtype == torch.float16
+    a float16 checkpoint small enough to ship, which reads clean renders of mixed-case words;
+    so do the shipped models together, named by their names."""
+    shipped = sorted(DEFAULT_MODEL.parent.glob("*.ckpt"))
+    assert [p.stem for p in shipped] == list(ENSEMBLE) and model_path("english") == DEFAULT_MODEL
+    for path in shipped:
+        assert path.stat().st_size < 20e6
+        assert load_checkpoint(path)["state_dict"]["model.rnn.1.embedding.weight"].dtype == torch.float16
     words = ("Invoice", "TOTAL", "2024", "street", "Coffee", "OPEN", "Hello", "42.50", "Station", "EXIT")
     fonts = tuple(str(trdg_fonts_dir() / f) for f in ("Roboto-Regular.ttf", "OpenSans-Regular.ttf"))
     job = RenderJob(words, fonts, Style(height=40), seed=7, imgH=32, max_width=400)
     images = [render_word(job, i) for i in range(len(words))]
     texts = [r.text for r in Recognizer.load().read(images)]
     assert sum(t == w for t, w in zip(texts, words)) >= 8, texts
+    together = [r.text for r in Recognizer.load(list(ENSEMBLE), decode={"method": "dictionary"}).read(images)]
+    assert sum(t == w for t, w in zip(together, words)) >= 8, together
     for i in (0, 1):
         Image.fromarray(images[i]).save(tmp_path / f"{i}.png")
     rows = run_entry_point("predict.py", f"inputs={tmp_path}").stdout.splitlines()

@@ -1,18 +1,34 @@
 """Models shipped with the package, used when no checkpoint is named.
 
-``english.ckpt``: a float16 checkpoint of the ``experiment=english`` recipe (see
-``README.md`` in this folder for how it was trained and how it scores).
+``english.ckpt``: a float16 checkpoint of the ``experiment=english`` recipe;
+``english_condensed.ckpt``: a second run of it with condensed letters, read together with
+the first as an ensemble (see ``README.md`` in this folder for how each was trained and
+how they score).
 """
 
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).with_name("english.ckpt")
+WEIGHTS = Path(__file__).parent
+DEFAULT_MODEL = WEIGHTS / "english.ckpt"
 
 
 def model_path(path: str | Path | None) -> Path:
-    """``path``, or the shipped English model when it is None."""
-    if path is not None:
-        return Path(path)
-    if not DEFAULT_MODEL.is_file():
-        raise FileNotFoundError(f"no checkpoint named and the shipped model {DEFAULT_MODEL} is missing (ckpt_path=...)")
-    return DEFAULT_MODEL
+    """``path``; the file of a shipped model for its bare name (``english``); or the
+    default shipped model when ``path`` is None."""
+    if path is None:
+        if not DEFAULT_MODEL.is_file():
+            raise FileNotFoundError(f"no checkpoint named and the shipped model {DEFAULT_MODEL} is missing (ckpt_path=...)")
+        return DEFAULT_MODEL
+    path, shipped = Path(path), WEIGHTS / f"{path}.ckpt"
+    if not path.suffix and not path.exists() and shipped.is_file():
+        return shipped
+    return path
+
+
+def model_paths(paths) -> list[Path]:
+    """``paths`` (one path, None, or a list of paths: an ensemble) as a list of model files."""
+    if paths is None or isinstance(paths, (str, Path)):
+        return [model_path(paths)]
+    if not len(paths):
+        raise ValueError("ckpt_path=[] names no model")
+    return [model_path(p) for p in paths]
