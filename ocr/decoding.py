@@ -169,13 +169,13 @@ class Decoder:
         self.scales = tuple(float(s) for s in self.scales)
         if not self.scales or min(self.scales) <= 0:
             raise ValueError(f"decode.scales must be positive widening factors, got {list(self.scales)}")
-        if len(self.scales) > 1 and self.method not in ("lexicon", "dictionary"):
+        if len(self.scales) > 1 and not self.uses_views:
             raise ValueError(
                 f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}"
             )
         if self.method == "lexicon" and not self.lexicon:
             raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
-        if self.method in ("lexicon", "dictionary"):
+        if self.uses_views:
             counts = read_word_list(self.lexicon or "english", self.codec)
             if self.method == "lexicon":
                 self.forms = {word: [word] for word in counts}
@@ -192,6 +192,11 @@ class Decoder:
             self.keys = list(self.forms)
             if self.method == "dictionary":  # most frequent first: of words equally near, they are tried
                 self.keys.sort(key=lambda key: -self.log_prior[key])
+
+    @property
+    def uses_views(self) -> bool:
+        """Whether several readings of an image (widths, models) count: the word-list methods."""
+        return self.method in ("lexicon", "dictionary")
 
     def __call__(self, logits: np.ndarray, views: Sequence[np.ndarray] = ()) -> tuple[list[str], list[float]]:
         """Texts and confidences for logits ``(B, T, C)``. ``views``: logits of the same

@@ -23,7 +23,7 @@ from PIL import Image
 from ocr.data.images import pad_batch, read_image
 from ocr.decoding import Decoder
 from ocr.text import CTCCodec
-from ocr.weights import model_path, model_paths
+from ocr.weights import model_paths
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
 
@@ -148,7 +148,7 @@ class Recognizer:
         self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
         self.batch_size, self.max_width = batch_size, max_width
         self.decoder = Decoder(codec, **(decode or {}))
-        if len(self.backends) > 1 and self.decoder.method not in ("lexicon", "dictionary"):
+        if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
                 f"{len(self.backends)} models are combined by decode.method=lexicon or dictionary "
                 f"(each word scored by every model), not {self.decoder.method}"
@@ -161,9 +161,10 @@ class Recognizer:
         """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript
         (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``).
         A list of paths: an ensemble of those models (see ``combine``)."""
-        if path is not None and not isinstance(path, (str, Path)):
-            return cls.combine({str(p): cls.load(p, device, precision) for p in model_paths(path)}, **kwargs)
-        path = model_path(path)
+        paths = model_paths(path)
+        if len(paths) > 1:
+            return cls.combine({str(p): cls.load(p, device, precision) for p in paths}, **kwargs)
+        path = paths[0]
         if not path.is_file():
             raise FileNotFoundError(f"model file {path} does not exist")
         if path.suffix == ".onnx":
@@ -219,7 +220,8 @@ class Recognizer:
 
     def read_batch(self, pixels: np.ndarray) -> list[Reading]:
         """Read a batch already padded: uint8 ``(B, 1, imgH, W)`` (what the data loaders give)."""
-        views = [b.logits(stretch(pixels, scale)) for b in self.backends for scale in self.decoder.scales]
+        widths = [stretch(pixels, scale) for scale in self.decoder.scales]
+        views = [backend.logits(wide) for backend in self.backends for wide in widths]
         texts, confidences = self.decoder(views[0], views[1:])
         return [Reading(t, float(c)) for t, c in zip(texts, confidences)]
 
