@@ -230,10 +230,12 @@ class Recognizer:
         order = np.argsort([im.shape[1] for im in images], kind="stable")
         readings: list[Reading | None] = [None] * len(images)
         pipelined = self.decoder.method == "greedy" and isinstance(self.backend, TorchBackend)
+        # Models of an ensemble may run on different devices (or ONNX): they share host batches.
+        pad = self.backend.pad if len(self.backends) == 1 else pad_batch
         pending = None
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
-            pixels = self.backend.pad([images[i] for i in chosen])
+            pixels = pad([images[i] for i in chosen])
             if not pipelined:
                 done = [(chosen, self.read_batch(pixels))]
             else:  # launch this batch before turning the previous one into text

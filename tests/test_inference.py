@@ -239,6 +239,11 @@ def test_several_models_score_every_candidate_together(checkpoint, word, tmp_pat
     assert Recognizer([doubtful], CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cart"
     for models in ([doubtful, sure], [sure, doubtful]):  # the second model is sure: "cut", in any order
         assert Recognizer(models, CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cut"
+    # Models on different devices (or ONNX) share batches padded on the host, not by the first model.
+    on_device = FixedModel(_doubtful_cat(alphabet))
+    on_device.pad = lambda images: pytest.fail("an ensemble's batch was padded by its first model")
+    image = np.zeros((32, 40), dtype=np.uint8)
+    assert Recognizer([on_device, sure], CTCCodec(alphabet), 32, decode=decode).read([image])[0].text == "cut"
     # Models of other alphabets, best-path decoding and an empty list are refused.
     other = save_untrained(tmp_path / "other.ckpt", seed=1)
     foreign = save_untrained(tmp_path / "foreign.ckpt", alphabet="xyz")
