@@ -25,7 +25,7 @@ from ocr.weights import DEFAULT_MODEL, model_path
 from .conftest import run_entry_point
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-ENSEMBLE = ("english", "english_condensed")  # the shipped models
+ENSEMBLE = ("english", "english_condensed", "english_debian_condensed")  # the shipped models
 
 
 def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET):
