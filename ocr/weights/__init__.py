@@ -2,9 +2,8 @@
 
 ``english.ckpt``: a float16 checkpoint of the ``experiment=english`` recipe;
 ``english_condensed.ckpt`` (condensed letters) and ``english_debian_condensed.ckpt``
-(condensed, more fonts):
-two more runs of it, read together with the first as an ensemble (see ``README.md`` in
-this folder for how each was trained and how they score).
+(condensed, more fonts): two more runs of it, read together with the first as an ensemble
+(see ``README.md`` in this folder for how each was trained and how they score).
 """
 
 from pathlib import Path
