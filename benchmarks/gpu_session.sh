@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Every GPU figure of the project in one go (a lent GPU machine is an hour's quarter):
-#   1. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock;
-#   2. benchmarks/throughput.py with the GPU variants;
+#   1. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock
+#      (after a process that only imports torch and starts CUDA: a fresh machine's first
+#      import reads gigabytes of libraries from disk, which no later run pays);
+#   2. benchmarks/profile_steps.py on the seed's steps and on inference, then
+#      benchmarks/throughput.py with the GPU variants;
 #   3. the English recipe with the full CRNN, trained for what is left of the budget (its
 #      epochs sized from the throughput measured in 2), scored on the real word sets, and
 #      exported as float16 (split in two parts: one file may carry 16 MiB at most).
@@ -9,8 +12,8 @@
 # Each stage gets what is left of BUDGET_S (default 540) at most, so the whole stays
 # inside the device's 600 s per call. Results are appended to OUT_DIR/summary.txt after
 # each stage (a tar rewritten at the moment of a kill came back unreadable once), and the
-# device returns 8 files at most: summary.txt, logs.txt, throughput.json, english_*,
-# english.fp16.ckpt.part-*.
+# device returns 8 files at most: summary.txt, logs.txt, throughput.json, profile.txt,
+# seed_metrics.csv, english_*, english.fp16.ckpt.part-*.
 set -u
 OUT=$1 REAL=$2 IMAGES=${3:-150000} BUDGET=${4:-540}
 RES=/tmp/gpu-results RUNS=/tmp/gpu-runs
@@ -37,14 +40,27 @@ keep() {  # keep FILE: append it to the summary
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc
   python -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__)"; } >> "$OUT/summary.txt" 2>&1
 
-stage seed 100 python train.py experiment=seed trainer.gpus=1 paths.cache_dir=/tmp/cache-seed hydra.run.dir=$RUNS/seed
-keep $RUNS/seed/test_metrics.json
-# Where its time went: the run's log lines, time stamp and message.
-sed -nE 's/^\[([^]]*)\]\[[^]]*\]\[[A-Z]+\] - /\1 /p' $RUNS/seed/train.log | cut -c 1-150 >> "$OUT/summary.txt"
+stage warm 60 python -c "import torch, torchvision, pytorch_lightning, hydra; torch.zeros(1, device='cuda'); print(torch.cuda.get_device_name())"
+# Where a start-up's time goes: the slowest imports (cumulative microseconds).
+python -X importtime -c "import ocr.training" 2>&1 | sort -t'|' -k2 -n | tail -n 12 >> "$OUT/summary.txt"
+seed() {  # seed NAME OVERRIDES...: the time-to-accuracy run, where its time went, its epochs
+    local name=$1; shift
+    stage "$name" 100 python train.py experiment=seed trainer.gpus=1 paths.cache_dir=/tmp/cache-$name hydra.run.dir=$RUNS/$name "$@"
+    keep $RUNS/$name/test_metrics.json
+    sed -nE 's/^\[([^]]*)\]\[[^]]*\]\[[A-Z]+\] - /\1 /p' $RUNS/$name/train.log | cut -c 1-150 >> "$OUT/summary.txt"
+    tr '\r' '\n' < "$RES/$name.log" | grep -oE '^Epoch [0-9]+: 100%[^[]*\[[0-9:]+' | sort -u >> "$OUT/summary.txt"
+}
+seed seed
+seed seed_w8 data.width_multiple=8  # batches padded to multiples of 8 px (32 on a GPU by default)
+cp $RUNS/seed/csv/metrics.csv "$OUT/seed_metrics.csv" 2>/dev/null
+
+stage profile 90 python benchmarks/profile_steps.py experiment=seed trainer.gpus=1 data.count=8000 paths.cache_dir=/tmp/cache-profile \
+    --warmup 100 --steps 50 --out "$OUT/profile.txt"
+grep -E "^==|^training step|^inference, batch" "$OUT/profile.txt" >> "$OUT/summary.txt"
 
 stage bench 150 python benchmarks/throughput.py --out "$OUT/throughput.json" --cache-dir /tmp/cache-bench \
     --variants default trainer=gpu trainer=gpu,model.skip_nonfinite=false
-grep -A12 "^stage" "$RES/bench.log" >> "$OUT/summary.txt"
+grep -A14 "^stage" "$RES/bench.log" >> "$OUT/summary.txt"
 
 if (( IMAGES > 0 )); then  # IMAGES=0: stages 1 and 2 only
     # English: render IMAGES words (at ~0.65 x the rate measured for the default recipe in 2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -55,8 +56,9 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
     return checkpoint
 
 
-def train(cfg: DictConfig) -> tuple[dict[str, float], dict]:
-    """Train, then test the best checkpoint. Returns (metrics, the objects built)."""
+def train(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> tuple[dict[str, float], dict]:
+    """Train, then test the best checkpoint. Returns (metrics, the objects built).
+    ``extra_callbacks`` join those of the config (benchmarks, profiling)."""
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     pretrained = adopt_checkpoint_model(cfg) if cfg.get("init_from") else None
@@ -65,7 +67,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict]:
     if pretrained is not None:
         model.load_pretrained(pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
     model.data_config = OmegaConf.to_container(cfg.data, resolve=True)
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
     loggers = instantiate_group(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
     for logger in trainer.loggers:

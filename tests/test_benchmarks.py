@@ -2,6 +2,7 @@
 stage was measured and written."""
 
 import json
+import re
 
 import pytest
 
@@ -33,3 +34,13 @@ def test_memory_benchmark_trains_on_a_store(tmp_path):
     run_entry_point("benchmarks/memory.py", "--images=600", "--steps=3", "--workers=1", f"--out={out}")
     result = json.loads(out.read_text())
     assert result["steps"] == 3 and result["images"] == 600 and result["peak_pss_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
+    out = tmp_path / "profile.txt"
+    run_entry_point("benchmarks/profile_steps.py", "--quick", f"--out={out}", "trainer.gpus=0", f"paths.cache_dir={tmp_path}")
+    text = out.read_text()
+    assert "== training steps: 2 steps, wall" in text and "== inference, batch 16: 2 steps, wall" in text
+    assert "aten::" in text  # the operator tables
+    assert re.search(r"training step, batch 32: [0-9.]+ / [0-9.]+", text)

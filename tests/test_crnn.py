@@ -32,3 +32,29 @@ def test_taller_inputs_are_reduced_to_one_row():
 def test_imgH_must_be_a_multiple_of_16(imgH):
     with pytest.raises(ValueError, match=f"imgH={imgH}"):
         CRNN(imgH=imgH, nChannels=1, nHidden=8, nClasses=5)
+
+
+@pytest.mark.parametrize("leaky", [False, True])
+def test_pooling_first_as_on_a_gpu_gives_the_same_values_and_gradients(leaky):
+    model = CRNN(imgH=32, nChannels=1, nHidden=16, nClasses=11, leakyRelu=leaky, channels=(4, 8, 8, 8, 16, 16, 16))
+    pooled = [m for m in model.cnn if type(m).__name__ == "PooledConv2d"]
+    assert len(pooled) == 4
+    x = torch.randn(3, 1, 32, 37)
+    seed_order = model(x)  # on the CPU: convolution with bias, activation, pooling
+    for conv in pooled:
+        conv.forward = conv.pool_first  # what a CUDA input takes
+    gradient = torch.randn_like(seed_order)
+    (seed_order * gradient).sum().backward()
+    seed_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    first = model(x)
+    (first * gradient).sum().backward()
+    torch.testing.assert_close(first, seed_order)
+    for before, after in zip(seed_grads, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(after, before)
+
+
+def test_weights_keep_the_seed_layer_names():
+    names = [name for name in CRNN(32, 1, 16, 5).state_dict() if name.startswith("cnn.")]
+    assert names[:4] == ["cnn.0.weight", "cnn.0.bias", "cnn.3.weight", "cnn.3.bias"]
+    assert "cnn.18.weight" in names and "cnn.19.running_mean" in names

@@ -1,5 +1,6 @@
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from ocr.data import render as render_module
 from ocr.data import store
 from ocr.data.batching import WidthBatchSampler, collate, normalize, pad_on_device
-from ocr.data.datamodule import SynthDataModule
+from ocr.data.datamodule import FolderDataModule, SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_fonts, trdg_fonts_dir
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
@@ -171,6 +172,17 @@ def test_collate_pads_right_with_each_images_background():
     assert batch["skipped"] == 1
     x = normalize(batch["images"])
     assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
+
+
+def test_batches_are_padded_coarser_on_a_gpu_unless_told():
+    images = [(0, np.zeros((32, 45), np.uint8), "a")]
+    module = FolderDataModule(alphabet="ab", root="unused")
+    on_gpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda")))
+    on_cpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    for trainer, told, multiple in [(None, None, 8), (on_cpu, None, 8), (on_gpu, None, 32), (on_gpu, 16, 16)]:
+        module.trainer, module.width_multiple = trainer, told
+        assert module.padded_width_multiple() == multiple
+        assert collate(images, multiple)["images"].shape[-1] == -(-45 // multiple) * multiple
 
 
 @pytest.mark.parametrize("height", [32, 31])

@@ -21,8 +21,9 @@ WIDTH_MULTIPLE = 8
 Item = tuple[int, np.ndarray, str]  # (index in its dataset, uint8 image imgH x w, label)
 
 
-def collate(items: Sequence[Item | None]) -> dict:
-    """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``.
+def collate(items: Sequence[Item | None], multiple: int = WIDTH_MULTIPLE) -> dict:
+    """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``,
+    W padded up to a multiple of ``multiple``.
 
     Items that a dataset could not read arrive as None; they are dropped and counted
     in ``skipped``.
@@ -30,13 +31,13 @@ def collate(items: Sequence[Item | None]) -> dict:
     kept = [item for item in items if item is not None]
     if not kept:
         return {
-            "images": torch.zeros(0, 1, 1, WIDTH_MULTIPLE, dtype=torch.uint8),
+            "images": torch.zeros(0, 1, 1, multiple, dtype=torch.uint8),
             "widths": torch.zeros(0, dtype=torch.long),
             "labels": [],
             "index": torch.zeros(0, dtype=torch.long),
             "skipped": len(items),
         }
-    batch = pad_batch([image for _, image, _ in kept], WIDTH_MULTIPLE)
+    batch = pad_batch([image for _, image, _ in kept], multiple)
     widths = [image.shape[1] for _, image, _ in kept]
     return {
         "images": torch.from_numpy(batch),

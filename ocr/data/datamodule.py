@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ocr.data.batching import WidthBatchSampler, collate
+from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
 from ocr.data.fonts import resolve_fonts
 from ocr.data.labels import read_gt_file, read_trdg_folder, screen
@@ -38,10 +39,11 @@ class OCRDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         seed: int = 1234,
         val_fraction: float = 0.2,
+        width_multiple: int | None = None,
     ):
         super().__init__()
         self.alphabet = check_alphabet(alphabet)
-        self.imgH, self.max_width = imgH, max_width
+        self.imgH, self.max_width, self.width_multiple = imgH, max_width, width_multiple
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -73,11 +75,20 @@ class OCRDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=collate,
+            collate_fn=functools.partial(collate, multiple=self.padded_width_multiple()),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0 and train,
         )
+
+    def padded_width_multiple(self) -> int:
+        """``width_multiple``, or by default 32 when training on a GPU, where each new
+        batch shape costs a cuDNN plan (~70 ms for a training step on an H100), and 8 on
+        a CPU, where padding costs compute."""
+        if self.width_multiple:
+            return self.width_multiple
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return 32 if on_gpu else WIDTH_MULTIPLE
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.train_set, train=True)

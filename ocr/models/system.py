@@ -67,7 +67,7 @@ class OCRSystem(pl.LightningModule):
         self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
         self.test_metrics = torch.nn.ModuleList()
         # Non-finite updates skipped: in all, in the current run, the longest run (device
-        # counters, read by the host only now and then; see on_before_optimizer_step).
+        # counters, read by the host only now and then; see configure_gradient_clipping).
         self._nonfinite: dict[str, torch.Tensor] = {}
         self._nonfinite_reported = 0
         self._last_labels: list[str] = []
@@ -117,21 +117,29 @@ class OCRSystem(pl.LightningModule):
             self.train_metrics.update(texts, batch["labels"])
         return loss
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Skip the update when a gradient is not finite; stop after too many in a row.
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip as Lightning does, and skip the update when a gradient is not finite
+        (stopping after too many in a row), both from one gradient norm.
 
         The decision stays on the device: the fused Adam skips an update flagged in its
         ``found_inf`` (as under a gradient scaler), so the host does not wait for the GPU
         every step. The host reads the counters every ``trainer.log_every_n_steps`` steps
         on a GPU, every step on the CPU (where reading costs nothing). Under DDP the
-        gradients are already averaged here, so every rank decides alike.
+        gradients are already averaged here, so every rank decides alike. (Lightning
+        refuses to clip for a fused optimiser under mixed precision, as a gradient scaler
+        would unscale inside the step; bf16 has no scaler, and 16-mixed gets no fused
+        optimiser, see configure_optimizers.)
         """
-        if not self.hparams.skip_nonfinite or not optimizer.defaults.get("fused"):
-            return  # (not fused under 16-mixed, whose gradient scaler skips such steps)
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
+        if not optimizer.defaults.get("fused"):  # skip_nonfinite off, or 16-mixed's scaler skips
+            return self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        parameters = [p for p in self.parameters() if p.grad is not None]
+        if not parameters:
             return
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
+        if gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            torch.nn.utils.clip_grads_with_norm_(parameters, gradient_clip_val, norm)
+        elif gradient_clip_val:
+            torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
         nonfinite = ~torch.isfinite(norm)
         optimizer.found_inf = nonfinite.float()
         if not self._nonfinite:
@@ -143,17 +151,6 @@ class OCRSystem(pl.LightningModule):
         counts["longest"] = torch.maximum(counts["longest"], counts["run"])
         if norm.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
             self._check_nonfinite()
-
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """Clip as Lightning does. Lightning refuses to clip for a fused optimiser under
-        mixed precision, as a gradient scaler would unscale inside the step; bf16 has no
-        scaler (and 16-mixed gets no fused optimiser, see configure_optimizers)."""
-        if not gradient_clip_val or not optimizer.defaults.get("fused"):
-            return self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        if gradient_clip_algorithm in (None, "norm"):
-            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
-        else:
-            torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
 
     @property
     def nonfinite_steps(self) -> int:
@@ -275,7 +272,7 @@ class OCRSystem(pl.LightningModule):
     # -------------------------------------------------------------- optimiser
     def configure_optimizers(self):
         # Fused: one kernel for all parameters, and it can skip a non-finite update on the
-        # device (on_before_optimizer_step); not under 16-mixed, whose scaler skips those.
+        # device (configure_gradient_clipping); not under 16-mixed, whose scaler skips those.
         fused = self.hparams.skip_nonfinite and self.trainer.precision != "16-mixed"
         optimizer = torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
