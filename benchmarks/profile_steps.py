@@ -87,28 +87,34 @@ def first_calls(model, batch_size: int, quick: bool) -> str:
 
     device = next(model.parameters()).device
     widths = [424, 456] if quick else [424, 440, 456, 472, 488, 504]
-    costs = {"training step, batch 32": [], f"inference, batch {batch_size}": []}
-    for width in widths:
-        for (name, times), batch in zip(costs.items(), (32, batch_size)):
-            images = torch.randint(0, 256, (batch, 1, model.hparams.imgH, width), dtype=torch.uint8, device=device)
-            for _ in range(2):
-                sync()
-                start = time.perf_counter()
-                if batch == 32:
-                    model.train()
-                    with autocast(device):
-                        loss = model(images).float().logsumexp(-1).mean()
-                    loss.backward()
-                else:
-                    model.eval()
-                    with torch.inference_mode(), autocast(device):
-                        model(images)
-                sync()
-                times.append(time.perf_counter() - start)
+
+    def train_step(images: torch.Tensor) -> None:
+        model.train()
+        with autocast(device):
+            loss = model(images).float().logsumexp(-1).mean()
+        loss.backward()
+
+    def read(images: torch.Tensor) -> None:
+        model.eval()
+        with torch.inference_mode(), autocast(device):
+            model(images)
+
+    def seconds(run, images: torch.Tensor) -> float:
+        sync()
+        start = time.perf_counter()
+        run(images)
+        sync()
+        return time.perf_counter() - start
+
     lines = [f"== first call at a new width ({len(widths)} widths), ms: first / second"]
-    for name, times in costs.items():
-        first, second = 1e3 * sum(times[0::2]) / len(widths), 1e3 * sum(times[1::2]) / len(widths)
-        lines.append(f"{name}: {first:.1f} / {second:.1f}")
+    runs = (("training step, batch 32", train_step, 32), (f"inference, batch {batch_size}", read, batch_size))
+    for name, run, batch in runs:
+        first = second = 0.0
+        for width in widths:
+            images = torch.randint(0, 256, (batch, 1, model.hparams.imgH, width), dtype=torch.uint8, device=device)
+            first += seconds(run, images)
+            second += seconds(run, images)
+        lines.append(f"{name}: {1e3 * first / len(widths):.1f} / {1e3 * second / len(widths):.1f}")
     return "\n".join(lines)
 
 
@@ -127,11 +133,8 @@ def main() -> None:
         args.warmup, args.steps, args.batches, args.batch_size = 2, 2, 2, 16
     workdir = Path(tempfile.mkdtemp(prefix="ocr-profile-"))
     quick = ["data.count=200", "data.test_count=16", "data.batch_size=16", "data.num_workers=0"] if args.quick else []
-    cfg = compose_config(
-        "train",
-        ["test=false", "~callbacks.early_stopping", f"trainer.max_steps={args.warmup + args.steps}", *quick, *args.overrides],
-        workdir,
-    )
+    steps = f"trainer.max_steps={args.warmup + args.steps}"
+    cfg = compose_config("train", ["test=false", "~callbacks.early_stopping", steps, *quick, *args.overrides], workdir)
     recorder = ProfileSteps(args.warmup, args.steps)
     _, objects = train(cfg, extra_callbacks=[recorder])
     if recorder.prof is None:

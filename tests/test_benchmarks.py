@@ -39,7 +39,8 @@ def test_memory_benchmark_trains_on_a_store(tmp_path):
 @pytest.mark.slow
 def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
     out = tmp_path / "profile.txt"
-    run_entry_point("benchmarks/profile_steps.py", "--quick", f"--out={out}", "trainer.gpus=0", f"paths.cache_dir={tmp_path}")
+    overrides = ["trainer.gpus=0", f"paths.cache_dir={tmp_path}"]
+    run_entry_point("benchmarks/profile_steps.py", "--quick", f"--out={out}", *overrides)
     text = out.read_text()
     assert "== training steps: 2 steps, wall" in text and "== inference, batch 16: 2 steps, wall" in text
     assert "aten::" in text  # the operator tables

@@ -81,7 +81,8 @@ class CRNN(nn.Module):
             if i in poolings:  # (no batch norm on these layers)
                 # Identity holds the places of the activation and pooling in the seed's
                 # layer list, so that the weights keep their names (cnn.<index>.*).
-                layers += [PooledConv2d(nIn, nOut, kernels[i], paddings[i], poolings[i], activation), nn.Identity(), nn.Identity()]
+                pooled = PooledConv2d(nIn, nOut, kernels[i], paddings[i], poolings[i], activation)
+                layers += [pooled, nn.Identity(), nn.Identity()]
                 continue
             layers.append(nn.Conv2d(nIn, nOut, kernels[i], 1, paddings[i]))
             if batch_norm[i]:
