@@ -1,9 +1,10 @@
 """Models shipped with the package, used when no checkpoint is named.
 
 ``english.ckpt``: a float16 checkpoint of the ``experiment=english`` recipe;
-``english_condensed.ckpt`` (condensed letters) and ``english_debian_condensed.ckpt``
-(condensed, more fonts): two more runs of it, read together with the first as an ensemble
-(see ``README.md`` in this folder for how each was trained and how they score).
+``english_condensed.ckpt`` (condensed letters), ``english_debian_condensed.ckpt`` and
+``english_fonts621.ckpt`` (condensed, more fonts): three more runs of it, the best read
+together as an ensemble (see ``README.md`` in this folder for how each was trained and how
+they score).
 """
 
 from pathlib import Path
