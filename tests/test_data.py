@@ -174,14 +174,20 @@ def test_collate_pads_right_with_each_images_background():
     assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
 
 
-def test_batches_are_padded_coarser_on_a_gpu_unless_told():
-    images = [(0, np.zeros((32, 45), np.uint8), "a")]
+def test_training_batches_are_padded_coarser_on_a_gpu_unless_told():
+    class OneImage(list):
+        widths = np.array([45])
+
+    images = OneImage([(0, np.zeros((32, 45), np.uint8), "a")])
     module = FolderDataModule(alphabet="ab", root="unused")
-    on_gpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda")))
-    on_cpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
-    for trainer, told, multiple in [(None, None, 8), (on_cpu, None, 8), (on_gpu, None, 32), (on_gpu, 16, 16)]:
-        module.trainer, module.width_multiple = trainer, told
-        assert module.padded_width_multiple() == multiple
+    trainer = {
+        device: SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), global_rank=0, world_size=1)
+        for device in ("cpu", "cuda")
+    }
+    for device, told, multiple in [(None, None, 8), ("cpu", None, 8), ("cuda", None, 32), ("cuda", 16, 16)]:
+        module.trainer, module.width_multiple = trainer.get(device), told
+        assert module.loader(images, train=True).collate_fn.keywords["multiple"] == multiple
+        assert module.loader(images, train=False).collate_fn.keywords["multiple"] == 8  # as evaluate.py pads
         assert collate(images, multiple)["images"].shape[-1] == -(-45 // multiple) * multiple
 
 
