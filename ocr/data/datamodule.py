@@ -75,18 +75,20 @@ class OCRDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=functools.partial(collate, multiple=self.padded_width_multiple() if train else WIDTH_MULTIPLE),
+            collate_fn=functools.partial(collate, multiple=self.padded_width_multiple(train)),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0 and train,
         )
 
-    def padded_width_multiple(self) -> int:
-        """Training batches' width multiple: ``width_multiple``, or by default 32 when
-        training on a GPU, where each new batch shape costs a cuDNN plan (~70 ms for a
-        training step on an H100), and 8 on a CPU, where padding costs compute. Evaluation
-        batches keep 8, as evaluate.py and the Recognizer pad, so that a run's validation
-        and test figures are what evaluate.py gives for its checkpoint."""
+    def padded_width_multiple(self, train: bool) -> int:
+        """Batches' width multiple. Evaluation: 8, as evaluate.py and the Recognizer pad, so
+        that a run's validation and test figures are what evaluate.py gives for its
+        checkpoint. Training: ``width_multiple``, or by default 32 on a GPU, where each new
+        batch shape costs a cuDNN plan (~70 ms for a training step on an H100), and 8 on a
+        CPU, where padding costs compute."""
+        if not train:
+            return WIDTH_MULTIPLE
         if self.width_multiple:
             return self.width_multiple
         on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
