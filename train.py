@@ -11,6 +11,9 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from ocr.data.synth import render_early
+
+    render_early(cfg)  # synthetic words render while torch and Lightning load
     from ocr.training import train
 
     metrics, _ = train(cfg)

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocr.data import store  # noqa: E402
-from ocr.data.datamodule import SynthDataModule  # noqa: E402
+from ocr.data.synth import SynthSets  # noqa: E402
 from ocr.hydra_utils import compose_config  # noqa: E402
 from ocr.training import train  # noqa: E402
 
@@ -91,7 +91,7 @@ def main() -> None:
     start = time.perf_counter()
     write_fake_store(fake, args.images, cfg.model.alphabet)
     written = time.perf_counter() - start
-    SynthDataModule.folder = lambda self, split: fake  # the store above stands for both sets
+    SynthSets.folder = lambda self, split: fake  # the store above stands for both sets
 
     peak, done = 0, threading.Event()
 

@@ -214,7 +214,7 @@ def main() -> None:
     # slice of it in one process.
     cfg = compose_config("train", [f"data.count={train_images}", "data.test_count=64"], workdir, cache_dir)
     datamodule = instantiate(cfg.data)
-    job = datamodule.jobs()["train"]
+    job = datamodule.sets.jobs()["train"]
     start = time.perf_counter()
     datamodule.prepare_data()
     rate["render, all cores"] = (train_images + 64) / (time.perf_counter() - start)
@@ -224,7 +224,7 @@ def main() -> None:
     rate["render, 1 process"] = one_proc / (time.perf_counter() - start)
 
     start = time.perf_counter()
-    store = ImageStore(datamodule.folder("train"))
+    store = ImageStore(datamodule.sets.folder("train"))
     images = [store.image(i) for i in range(len(store))]
     rate["load cached store"] = len(images) / (time.perf_counter() - start)
 

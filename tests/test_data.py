@@ -61,6 +61,21 @@ def test_complete_store_is_reused_and_partial_store_is_resumed(tmp_path, monkeyp
     assert np.array_equal(store.ImageStore(folder).image(3), first)
 
 
+def test_sets_render_together_and_shards_of_another_layout_are_redone(tmp_path):
+    words = [f"w{i}" for i in range(6)]
+    sets = [(job(words), tmp_path / "a"), (job(words[:3], seed=9), tmp_path / "b")]
+    assert render_module.render_stores(sets, workers=2, shard_size=2) == 9
+    assert store.ImageStore(tmp_path / "a").labels == words
+    assert store.ImageStore(tmp_path / "b").labels == words[:3]
+    assert render_module.render_stores(sets, workers=2, shard_size=2) == 0
+    # An interrupted set resumed with shards of another size: the shard whose items
+    # differ is rendered again, not read as if it held the new layout's items.
+    (tmp_path / "a" / store.MANIFEST).unlink()
+    assert render_module.render_store(job(words), tmp_path / "a", workers=1, shard_size=3) == 6
+    assert store.ImageStore(tmp_path / "a").labels == words
+    assert render_module.shard_size_for(20_000) == 313 and render_module.shard_size_for(10**6) == 1000
+
+
 def test_images_are_wide_enough_for_their_labels(tmp_path):
     words = ["ll", "iiii", "lllllll"]  # narrow glyphs; repeats need blanks between them
     render_store(job(words), tmp_path / "s", workers=1)
@@ -245,8 +260,28 @@ def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
     test_words = set(dm.test_sets["synth_test"].labels)
     assert len(dm.test_sets["synth_test"]) == 20
     assert not test_words & (set(dm.train_set.labels) | set(dm.val_set.labels))
-    manifest = json.loads((dm.folder("train") / store.MANIFEST).read_text())
+    manifest = json.loads((dm.sets.folder("train") / store.MANIFEST).read_text())
     assert manifest["count"] == 100
+
+
+def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_path, monkeypatch):
+    from hydra.utils import instantiate
+
+    from ocr.data.synth import render_early
+
+    cfg = train_cfg("data.count=120", "data.test_count=12", f"paths.cache_dir={tmp_path / 'early'}")
+    thread = render_early(cfg)  # what train.py starts before it imports torch and Lightning
+    assert thread is not None
+    dm = instantiate(cfg.data)
+    # The data module does not render again: it waits on the stores' locks for the thread.
+    monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered twice"))
+    dm.prepare_data()
+    assert not thread.is_alive()
+    dm.setup("fit")
+    assert len(dm.train_set) + len(dm.val_set) == 120 and len(dm.test_sets["synth_test"]) == 12
+    # Nothing to start for data users bring, nor before a checkpoint decides the alphabet.
+    assert render_early(train_cfg("data=folder", "data.root=somewhere")) is None
+    assert render_early(train_cfg("init_from=some.ckpt")) is None
 
 
 def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):

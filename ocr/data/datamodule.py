@@ -13,12 +13,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
-from ocr.data.fonts import resolve_fonts
 from ocr.data.labels import read_gt_file, read_trdg_folder, screen
 from ocr.data.lmdb_store import LmdbImages
-from ocr.data.render import RenderJob, Style, render_store
 from ocr.data.store import ImageStore
-from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
+from ocr.data.synth import SPLITS, SynthSets
 from ocr.text import check_alphabet
 
 log = logging.getLogger(__name__)
@@ -106,7 +104,8 @@ class OCRDataModule(pl.LightningDataModule):
 
 class SynthDataModule(OCRDataModule):
     """Words rendered with trdg, as in the seed: ``count`` images of training words split
-    ``val_fraction`` for validation, and ``test_count`` images of held-out words.
+    ``val_fraction`` for validation, and ``test_count`` images of held-out words
+    (``ocr.data.synth.SynthSets``: the arguments before ``**kwargs``).
 
     Rendered sets are cached under ``cache_dir`` by a key of everything that determines
     their pixels; a second run with the same settings renders nothing.
@@ -129,55 +128,36 @@ class SynthDataModule(OCRDataModule):
         **kwargs,
     ):
         super().__init__(alphabet=alphabet, **kwargs)
-        if count < 2 or test_count < 1:
-            raise ValueError(f"data.count must be >= 2 and data.test_count >= 1, got {count} and {test_count}")
-        self.cache_dir = Path(cache_dir)
-        self.count, self.test_count = count, test_count
-        self.words_file, self.max_word_length = words_file, max_word_length
-        self.fonts = fonts
-        self.style = Style(**(style or {}))
-        self.texts, self.case, self.word_lengths = texts, case, word_lengths
-        self.render_workers = render_workers
-        self._jobs: dict[str, RenderJob] | None = None
+        self.sets = SynthSets(
+            alphabet,
+            cache_dir,
+            imgH=self.imgH,
+            max_width=self.max_width,
+            seed=self.seed,
+            count=count,
+            test_count=test_count,
+            words_file=words_file,
+            max_word_length=max_word_length,
+            fonts=fonts,
+            style=style,
+            texts=texts,
+            case=case,
+            word_lengths=word_lengths,
+            render_workers=render_workers,
+        )
 
-    def jobs(self) -> dict[str, RenderJob]:
-        """The two rendered sets, ``train`` (split later into train/val) and ``test``."""
-        if self._jobs is None:
-            vocabulary = load_vocabulary(self.words_file, self.alphabet, self.max_word_length)
-            train_words, test_words = split_vocabulary(
-                vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed
-            )
-            fonts = resolve_fonts(self.fonts, self.alphabet)
-            common = dict(fonts=fonts, style=self.style, imgH=self.imgH, max_width=self.max_width)
-            self._jobs = {
-                "train": RenderJob(self.draw(train_words, self.count, self.seed), seed=self.seed, **common),
-                "test": RenderJob(self.draw(test_words, self.test_count, self.seed + 1), seed=self.seed + 1, **common),
-            }
-        return self._jobs
-
-    def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
-        """The texts of ``count`` images: words as they are (the seed), or a ``texts`` mix."""
-        if not self.texts:
-            return tuple(draw_words(words, count, seed, self.word_lengths))
-        case = self.case or {"as_is": 1.0}
-        return tuple(mixed_texts(words, count, seed, self.texts, case, self.alphabet, self.word_lengths))
-
-    def folder(self, split: str) -> Path:
-        return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"
-
-    def prepare_data(self, splits: tuple[str, ...] = ("train", "test")) -> None:
+    def prepare_data(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Render the sets not in the cache yet (evaluation asks for ``("test",)`` only)."""
-        for split in splits:
-            render_store(self.jobs()[split], self.folder(split), workers=self.render_workers, desc=f"render {split}")
+        self.sets.render(splits)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            rendered = StoreDataset(ImageStore(self.folder("train")), name="synth")
+            rendered = StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
             train_idx, val_idx = self.split(len(rendered))
             self.train_set, self.val_set = Subset(rendered, train_idx), Subset(rendered, val_idx)
-            log.info("data: %d train, %d validation images (%s)", len(train_idx), len(val_idx), self.cache_dir)
+            log.info("data: %d train, %d validation images (%s)", len(train_idx), len(val_idx), self.sets.cache_dir)
         if not self.test_sets:
-            self.test_sets = {"synth_test": StoreDataset(ImageStore(self.folder("test")), name="synth_test")}
+            self.test_sets = {"synth_test": StoreDataset(ImageStore(self.sets.folder("test")), name="synth_test")}
 
 
 class FolderDataModule(OCRDataModule):

@@ -14,6 +14,8 @@ import logging
 import multiprocessing
 import os
 import random
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,60 +170,114 @@ def _trdg_images_dir() -> Path:
     return Path(trdg.__file__).parent / "images"
 
 
-# The job being rendered, set once per worker process rather than pickled per shard.
-_JOB: tuple[RenderJob, Path] | None = None
+# The sets being rendered, set once per worker process rather than pickled per shard.
+_SETS: list[tuple[RenderJob, Path]] = []
 
 
-def _set_job(job: RenderJob, folder: Path) -> None:
-    global _JOB
-    _JOB = (job, folder)
+def _set_sets(sets: list[tuple[RenderJob, Path]]) -> None:
+    global _SETS
+    _SETS = sets
 
 
-def _render_shard(task: tuple[int, int, int]) -> int:
-    index, start, stop = task
-    job, folder = _JOB
+def _render_shard(task: tuple[int, int, int, int]) -> int:
+    which, index, start, stop = task
+    job, folder = _SETS[which]
     images, labels = [], []
     for i in range(start, stop):
         image = render_word(job, i)
         if image is not None:
             images.append(image)
             labels.append(job.words[i])
-    store.write_shard(folder, index, images, labels)
+    store.write_shard(folder, index, images, labels, span=(start, stop))
     return stop - start
 
 
-def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int = 1000, desc: str = "render") -> int:
-    """Render ``job`` into the store ``folder`` unless it is complete already; returns
-    how many images this call rendered.
+def shard_size_for(count: int) -> int:
+    """Images per shard: about 64 shards for a small set, so that every core of a large
+    machine has work to the end, and 1,000 for a large one (few files). It depends on
+    ``count`` alone, so an interrupted set resumes shard by shard on any machine."""
+    return min(1000, max(100, -(-count // 64)))
 
-    Shards already whole are kept (an interrupted rendering resumes); a lock makes
-    concurrent runs sharing the folder render it once.
+
+def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int | None = None, desc: str = "render") -> int:
+    """Render ``job`` into the store ``folder`` unless it is complete already (see
+    ``render_stores``); returns how many images this call rendered."""
+    return render_stores([(job, folder)], workers, shard_size, desc)
+
+
+def render_stores(
+    sets: Sequence[tuple[RenderJob, Path]], workers: int = 0, shard_size: int | None = None, desc: str = "render"
+) -> int:
+    """Render each ``(job, folder)`` not complete yet into its store, the shards of all
+    of them in one pool of ``workers`` processes (0: one per core); returns how many
+    images this call rendered.
+
+    Shards already whole are kept (an interrupted rendering resumes); locks make
+    concurrent runs sharing a folder render it once.
     """
-    folder = Path(folder)
-    if store.is_complete(folder):
-        return 0
-    with store.locked(folder):
-        if store.is_complete(folder):  # another process finished it while we waited
-            log.info("%s: completed by another process", folder)
-            return 0
-        folder.mkdir(parents=True, exist_ok=True)
-        n = len(job.words)
-        bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
-        todo = [(k, s, e) for k, (s, e) in enumerate(bounds) if not store.shard_is_whole(folder, k)]
+    return _prepare(sets, workers, shard_size, desc, background=False)()
+
+
+def start_rendering(
+    sets: Sequence[tuple[RenderJob, Path]], workers: int = 0, shard_size: int | None = None, desc: str = "render"
+) -> threading.Thread:
+    """``render_stores`` in a background thread, for a caller with other work meanwhile.
+    The stores are locked and the worker processes started before this returns, so a
+    ``render_stores`` of the same sets waits for this one rather than doing it again, and
+    no process forks while the caller's thread goes on (importing, say). The images are
+    rendered in worker processes even when there is one: trdg draws from the global
+    random generators, which the caller may seed meanwhile."""
+    finish = _prepare(sets, workers, shard_size, desc, background=True)
+    thread = threading.Thread(target=finish, name="render", daemon=True)
+    thread.start()
+    return thread
+
+
+def _prepare(
+    sets: Sequence[tuple[RenderJob, Path]], workers: int, shard_size: int | None, desc: str, background: bool
+) -> Callable[[], int]:
+    """Lock the incomplete stores, plan their missing shards and start the pool; returns
+    the function that renders them, writes the manifests and lets go of it all."""
+    sets = [(job, Path(folder)) for job, folder in sets]
+    sets = [(job, folder) for job, folder in sets if not store.is_complete(folder)]
+    locks = contextlib.ExitStack()
+    try:
+        for folder in sorted({folder for _, folder in sets}):  # one order: no deadlock between runs
+            locks.enter_context(store.locked(folder))
+        for _, folder in sets:
+            if store.is_complete(folder):  # another process finished it while we waited
+                log.info("%s: completed by another process", folder)
+        sets = [(job, folder) for job, folder in sets if not store.is_complete(folder)]
+        plans, todo = [], []
+        for which, (job, folder) in enumerate(sets):
+            folder.mkdir(parents=True, exist_ok=True)
+            n, size = len(job.words), shard_size or shard_size_for(len(job.words))
+            bounds = [(s, min(s + size, n)) for s in range(0, n, size)]
+            plans.append(len(bounds))
+            todo += [(which, k, s, e) for k, (s, e) in enumerate(bounds) if not store.shard_is_whole(folder, k, (s, e))]
         workers = min(workers or os.cpu_count() or 1, len(todo))
-        done = n - sum(e - s for _, s, e in todo)
-        with tqdm(total=n, initial=done, desc=desc, unit="img", dynamic_ncols=True) as bar:
-            if workers <= 1:
-                _set_job(job, folder)
-                for task in todo:
-                    bar.update(_render_shard(task))
-            else:
-                context = multiprocessing.get_context("fork")
-                with context.Pool(workers, initializer=_set_job, initargs=(job, folder)) as pool:
-                    for count in pool.imap_unordered(_render_shard, todo):
-                        bar.update(count)
-        store.write_manifest(folder, len(bounds), {"count_requested": n, "key": job.key()})
-        rendered = store.ImageStore(folder)
-        if len(rendered) < n:
-            log.warning("%s: trdg refused %d of %d words", folder, n - len(rendered), n)
-    return n - done
+        if workers > 1 or (background and todo):
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_sets, initargs=(sets,))
+            locks.enter_context(pool)
+        else:
+            _set_sets(sets)
+            pool = None
+    except BaseException:
+        locks.close()
+        raise
+
+    def finish() -> int:
+        with locks:
+            total = sum(len(job.words) for job, _ in sets)
+            remaining = sum(e - s for _, _, s, e in todo)
+            with tqdm(total=total, initial=total - remaining, desc=desc, unit="img", dynamic_ncols=True) as bar:
+                for count in pool.imap_unordered(_render_shard, todo) if pool else map(_render_shard, todo):
+                    bar.update(count)
+            for (job, folder), num_shards in zip(sets, plans):
+                store.write_manifest(folder, num_shards, {"count_requested": len(job.words), "key": job.key()})
+                rendered = len(store.ImageStore(folder))
+                if rendered < len(job.words):
+                    log.warning("%s: trdg refused %d of %d words", folder, len(job.words) - rendered, len(job.words))
+        return remaining
+
+    return finish

@@ -46,11 +46,20 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
-def shard_is_whole(folder: Path, index: int) -> bool:
-    return (folder / f"{shard_name(index)}.json").exists()
+def shard_is_whole(folder: Path, index: int, span: tuple[int, int] | None = None) -> bool:
+    """Whether shard ``index`` was written whole (and, given ``span``, holds the items
+    ``span`` names: a shard of another layout is not)."""
+    path = folder / f"{shard_name(index)}.json"
+    if span is None or not path.exists():
+        return path.exists()
+    return json.loads(path.read_text()).get("span") == list(span)
 
 
-def write_shard(folder: Path, index: int, images: list[np.ndarray], labels: list[str]) -> None:
+def write_shard(
+    folder: Path, index: int, images: list[np.ndarray], labels: list[str], span: tuple[int, int] | None = None
+) -> None:
+    """Shard ``index``: ``images`` and ``labels``, and the items of its set it was made
+    from (``span``, start and stop) when there is such a set."""
     heights = {im.shape[0] for im in images}
     if len(heights) > 1:
         raise ValueError(f"a shard holds images of one height, got {sorted(heights)}")
@@ -59,6 +68,7 @@ def write_shard(folder: Path, index: int, images: list[np.ndarray], labels: list
         "height": heights.pop() if heights else 0,
         "widths": [int(im.shape[1]) for im in images],
         "labels": list(labels),
+        **({"span": list(span)} if span else {}),
     }
     atomic_write(folder / f"{shard_name(index)}.npy", lambda f: np.save(f, pixels.astype(np.uint8)))
     atomic_write(folder / f"{shard_name(index)}.json", lambda f: json.dump(meta, f, ensure_ascii=False), "w")
