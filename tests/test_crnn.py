@@ -3,6 +3,7 @@ import torch
 
 from ocr.models.crnn import CRNN
 from ocr.models.frames import min_width, output_frames
+from ocr.models.graphs import TrainingGraphs
 
 
 @pytest.mark.parametrize("width", [8, 33, 100, 128, 257])
@@ -58,3 +59,54 @@ def test_weights_keep_the_seed_layer_names():
     names = [name for name in CRNN(32, 1, 16, 5).state_dict() if name.startswith("cnn.")]
     assert names[:4] == ["cnn.0.weight", "cnn.0.bias", "cnn.3.weight", "cnn.3.bias"]
     assert "cnn.18.weight" in names and "cnn.19.running_mean" in names
+
+
+def small_crnn() -> CRNN:
+    torch.manual_seed(0)
+    return CRNN(imgH=32, nChannels=1, nHidden=16, nClasses=11, channels=(4, 8, 8, 8, 16, 16, 16)).train()
+
+
+def warm_up_then_return(module, sample_args, num_warmup_iters):
+    """Stands in for torch.cuda.make_graphed_callables on a CPU: its warm-up passes
+    (which move the batch norm statistics), then the module itself as the 'graph'."""
+    for _ in range(num_warmup_iters):
+        module(*sample_args)
+    return module
+
+
+def test_graph_capture_leaves_the_step_what_the_eager_step_computes(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", warm_up_then_return)
+    images = torch.randn(4, 1, 32, 64)
+    eager, graphed = small_crnn(), small_crnn()
+    graphs = TrainingGraphs(graphed)
+    assert torch.equal(graphs(images), eager(images))
+    for ours, theirs in zip(graphed.buffers(), eager.buffers()):
+        assert torch.equal(ours, theirs)  # the warm-up passes' statistics were undone
+    assert len(graphs.graphs) == 1
+    graphs(images)
+    assert len(graphs.graphs) == 1  # one capture per shape
+    graphs.clear()
+    assert not graphs.graphs
+
+
+def test_a_failed_capture_falls_back_to_eager_steps(monkeypatch, caplog):
+    def fail(*args, **kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", fail)
+    images = torch.randn(2, 1, 32, 64)
+    eager, model = small_crnn(), small_crnn()
+    graphs = TrainingGraphs(model)
+    assert torch.equal(graphs(images), eager(images))
+    assert graphs.failed and "training goes on eagerly" in caplog.text
+    assert not graphs.accepts(images)
+
+
+def test_graphs_are_for_small_training_batches_on_a_gpu_only():
+    graphs = TrainingGraphs(small_crnn(), max_batch=8)
+    assert not graphs.accepts(torch.randn(2, 1, 32, 64))  # a CPU tensor
+    if torch.cuda.is_available():
+        assert graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
+        assert not graphs.accepts(torch.randn(9, 1, 32, 64, device="cuda"))
+        graphs.module.eval()
+        assert not graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))

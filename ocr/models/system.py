@@ -14,6 +14,7 @@ from ocr.data.augment import Augment
 from ocr.data.batching import normalize
 from ocr.metrics import TextMetrics
 from ocr.models.crnn import CRNN, PAPER_CHANNELS
+from ocr.models.graphs import TrainingGraphs
 from ocr.text import CTCCodec
 from ocr.visualize import prediction_grid
 
@@ -49,6 +50,7 @@ class OCRSystem(pl.LightningModule):
         warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
+        cuda_graphs: bool = True,
         train_metrics_every: int = 10,
         skip_nonfinite: bool = True,
         max_nonfinite_steps: int = 20,
@@ -71,6 +73,10 @@ class OCRSystem(pl.LightningModule):
         self._nonfinite: dict[str, torch.Tensor] = {}
         self._nonfinite_reported = 0
         self._last_labels: list[str] = []
+        self._graphs: TrainingGraphs | None = None
+        # The training loss summed over the epoch on the device, and its images.
+        self._epoch_loss: torch.Tensor | float = 0.0
+        self._epoch_images = 0
         self._grid: tuple | None = None
         # The training run's data config (plain dict), saved with checkpoints so that
         # evaluate.py can rebuild the test set the model was trained with.
@@ -83,12 +89,27 @@ class OCRSystem(pl.LightningModule):
             images = normalize(images)
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        if self._graphs is not None and self._graphs.accepts(images):
+            return self._graphs(images)
         return self.model(images)
 
     def setup(self, stage: str) -> None:
         if self.hparams.compile and stage == "fit":
             # The CNN has static shapes per width; the LSTMs gain nothing from compiling.
             self.model.cnn = torch.compile(self.model.cnn, dynamic=True)
+        elif self.hparams.cuda_graphs and stage == "fit" and self.trainer.world_size == 1:
+            # Small training batches on a GPU as CUDA graphs (see ocr.models.graphs);
+            # not under DDP, whose gradient hooks a graph would have to respect.
+            self._graphs = TrainingGraphs(self.model)
+
+    def on_fit_end(self) -> None:
+        if self._graphs is not None:
+            self._graphs.clear()
+            self._graphs = None
+
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        # Only the tensors travel (Lightning's generic version walks every label too).
+        return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
     def ctc_loss(self, logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
         # The loss is computed in float32 on the model's device; the lengths stay on
@@ -108,8 +129,13 @@ class OCRSystem(pl.LightningModule):
         self._last_labels = batch["labels"]
         batch_size = len(batch["labels"])
         # Not reduced across DDP ranks (that would be a collective every step): each
-        # rank's own loss; validation and test losses are reduced exactly.
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        # rank's own loss; validation and test losses are reduced exactly. Logged on the
+        # steps that the loggers write (a self.log call costs the host 0.2 ms or more, a
+        # tenth of a graphed step), and summed on the device for the epoch's mean.
+        self._epoch_loss = self._epoch_loss + loss.detach() * batch_size
+        self._epoch_images += batch_size
+        if (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
+            self.log("train/loss_step", loss, prog_bar=True, batch_size=batch_size)
         every = self.hparams.train_metrics_every
         if every and batch_idx % every == 0:
             with torch.no_grad():
@@ -177,6 +203,9 @@ class OCRSystem(pl.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
+        if self._epoch_images:
+            self.log("train/loss_epoch", self._epoch_loss / self._epoch_images, sync_dist=False)
+        self._epoch_loss, self._epoch_images = 0.0, 0
         self._check_nonfinite()
         self.log("train/skipped_steps", float(self.nonfinite_steps), sync_dist=False)
         self._log_metrics("train", self.train_metrics)
