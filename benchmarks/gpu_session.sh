@@ -51,7 +51,7 @@ seed() {  # seed NAME OVERRIDES...: the time-to-accuracy run, where its time wen
     tr '\r' '\n' < "$RES/$name.log" | grep -oE '^Epoch [0-9]+: 100%[^[]*\[[0-9:]+' | sort -u >> "$OUT/summary.txt"
 }
 seed seed
-seed seed_w8 data.width_multiple=8  # batches padded to multiples of 8 px (32 on a GPU by default)
+seed seed_eager model.cuda_graphs=false  # the same run without CUDA graphs
 cp $RUNS/seed/csv/metrics.csv "$OUT/seed_metrics.csv" 2>/dev/null
 
 stage profile 90 python benchmarks/profile_steps.py experiment=seed trainer.gpus=1 data.count=8000 paths.cache_dir=/tmp/cache-profile \
@@ -59,7 +59,7 @@ stage profile 90 python benchmarks/profile_steps.py experiment=seed trainer.gpus
 grep -E "^==|^training step|^inference, batch" "$OUT/profile.txt" >> "$OUT/summary.txt"
 
 stage bench 150 python benchmarks/throughput.py --out "$OUT/throughput.json" --cache-dir /tmp/cache-bench \
-    --variants default trainer=gpu trainer=gpu,model.skip_nonfinite=false
+    --variants default model.cuda_graphs=false trainer=gpu trainer=gpu,model.skip_nonfinite=false
 grep -A14 "^stage" "$RES/bench.log" >> "$OUT/summary.txt"
 
 if (( IMAGES > 0 )); then  # IMAGES=0: stages 1 and 2 only

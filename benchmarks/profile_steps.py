@@ -4,16 +4,20 @@
     python benchmarks/profile_steps.py --quick trainer.gpus=0             # seconds: a smoke test
 
 Trains through the real Trainer and callbacks for ``--warmup`` steps, then records
-``--steps`` steps with torch.profiler; then reads ``--batches`` batches of the validation
-images with the Recognizer and records those. For each it prints the host's wall time per
-step beside the device's busy time per step (host-bound when the first is the larger),
-and the operators that took the most host and device time; last, what the first call at a
-width not met before costs (cuDNN plans each new shape). Writes the text to ``--out``.
+``--steps`` steps with torch.profiler (``--python``: with cProfile, and stops there); then
+reads ``--batches`` batches of the validation images with the Recognizer and records
+those. For each it prints the host's wall time per step beside the device's busy time per
+step (host-bound when the first is the larger), and the operators that took the most host
+and device time; last, what the first call at a width not met before costs (cuDNN plans
+each new shape). Writes the text to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import sys
 import tempfile
 import time
@@ -58,18 +62,25 @@ def summary(title: str, prof, steps: int, wall: float, rows: int) -> str:
 
 
 class ProfileSteps(pl.Callback):
-    """Records training steps ``warmup`` to ``warmup + steps`` (the GPU synchronised at
-    both ends, not between)."""
+    """Times training steps ``warmup - steps`` to ``warmup`` unprofiled, then records steps
+    ``warmup`` to ``warmup + steps`` with torch.profiler, or with cProfile when ``python``
+    (the host's Python functions rather than its operators); the GPU is synchronised at
+    the ends of each window, not between."""
 
-    def __init__(self, warmup: int, steps: int):
-        self.warmup, self.steps = warmup, steps
+    def __init__(self, warmup: int, steps: int, python: bool = False):
+        self.warmup, self.steps, self.python = warmup, steps, python
         self.prof = None
-        self.wall = 0.0
+        self.wall = self.plain = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup - self.steps:
+            sync()
+            self.plain = time.perf_counter()
         if trainer.global_step == self.warmup:
             sync()
-            self.prof = profile(activities=activities())
+            if self.plain:
+                self.plain = time.perf_counter() - self.plain
+            self.prof = cProfile.Profile() if self.python else profile(activities=activities())
             self.prof.__enter__()
             self.wall = time.perf_counter()
 
@@ -78,6 +89,16 @@ class ProfileSteps(pl.Callback):
             sync()
             self.wall = time.perf_counter() - self.wall
             self.prof.__exit__(None, None, None)
+
+
+def python_summary(title: str, prof: cProfile.Profile, steps: int, wall: float, plain: float, rows: int) -> str:
+    """The Python functions that took the most host time, by their own time and in all."""
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(rows)
+    stats.sort_stats("cumulative").print_stats(rows)
+    unprofiled = f", unprofiled {1e3 * plain / steps:.2f} ms/step" if plain else ""
+    return f"== {title}: {steps} steps under cProfile, wall {1e3 * wall / steps:.2f} ms/step{unprofiled}\n{out.getvalue()}"
 
 
 def first_calls(model, batch_size: int, quick: bool) -> str:
@@ -127,6 +148,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10, help="inference batches recorded")
     parser.add_argument("--batch-size", type=int, default=1024, help="inference batch size")
     parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--python", action="store_true", help="training steps under cProfile (host Python), then stop")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/profile.txt"))
     args = parser.parse_args()
     if args.quick:
@@ -135,10 +157,13 @@ def main() -> None:
     quick = ["data.count=200", "data.test_count=16", "data.batch_size=16", "data.num_workers=0"] if args.quick else []
     steps = f"trainer.max_steps={args.warmup + args.steps}"
     cfg = compose_config("train", ["test=false", "~callbacks.early_stopping", steps, *quick, *args.overrides], workdir)
-    recorder = ProfileSteps(args.warmup, args.steps)
+    recorder = ProfileSteps(args.warmup, args.steps, python=args.python)
     _, objects = train(cfg, extra_callbacks=[recorder])
     if recorder.prof is None:
         raise RuntimeError(f"training stopped before step {args.warmup}: render more images (data.count)")
+    if args.python:
+        report = [python_summary("training steps", recorder.prof, args.steps, recorder.wall, recorder.plain, args.rows)]
+        return write(report, args.out)
     report = [summary("training steps", recorder.prof, args.steps, recorder.wall, args.rows)]
 
     datamodule, model = objects["datamodule"], objects["model"]
@@ -154,10 +179,14 @@ def main() -> None:
         wall = time.perf_counter() - start
     report.append(summary(f"inference, batch {args.batch_size}", prof, args.batches, wall, args.rows))
     report.append(first_calls(model, args.batch_size, quick=args.quick))
+    write(report, args.out)
+
+
+def write(report: list[str], out: Path) -> None:
     text = "\n\n".join(report)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

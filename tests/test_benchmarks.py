@@ -45,3 +45,7 @@ def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
     assert "== training steps: 2 steps, wall" in text and "== inference, batch 16: 2 steps, wall" in text
     assert "aten::" in text  # the operator tables
     assert re.search(r"training step, batch 32: [0-9.]+ / [0-9.]+", text)
+    run_entry_point("benchmarks/profile_steps.py", "--quick", "--python", f"--out={out}", *overrides)
+    text = out.read_text()
+    assert re.search(r"== training steps: 2 steps under cProfile, wall [0-9.]+ ms/step", text)
+    assert "run_backward" in text  # the Python functions' table
