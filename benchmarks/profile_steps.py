@@ -98,7 +98,8 @@ def python_summary(title: str, prof: cProfile.Profile, steps: int, wall: float, 
     stats.sort_stats("tottime").print_stats(rows)
     stats.sort_stats("cumulative").print_stats(rows)
     unprofiled = f", unprofiled {1e3 * plain / steps:.2f} ms/step" if plain else ""
-    return f"== {title}: {steps} steps under cProfile, wall {1e3 * wall / steps:.2f} ms/step{unprofiled}\n{out.getvalue()}"
+    head = f"== {title}: {steps} steps under cProfile, wall {1e3 * wall / steps:.2f} ms/step{unprofiled}"
+    return f"{head}\n{out.getvalue()}"
 
 
 def first_calls(model, batch_size: int, quick: bool) -> str:

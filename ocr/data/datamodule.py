@@ -105,46 +105,18 @@ class OCRDataModule(pl.LightningDataModule):
 class SynthDataModule(OCRDataModule):
     """Words rendered with trdg, as in the seed: ``count`` images of training words split
     ``val_fraction`` for validation, and ``test_count`` images of held-out words
-    (``ocr.data.synth.SynthSets``: the arguments before ``**kwargs``).
+    (``ocr.data.synth.SynthSets``, whose arguments it takes beside OCRDataModule's).
 
     Rendered sets are cached under ``cache_dir`` by a key of everything that determines
     their pixels; a second run with the same settings renders nothing.
     """
 
-    def __init__(
-        self,
-        alphabet: str,
-        cache_dir: str,
-        count: int = 20000,
-        test_count: int = 1000,
-        words_file: str | None = None,
-        max_word_length: int = 24,
-        fonts: list[str] | None = None,
-        style: dict | None = None,
-        texts: dict[str, float] | None = None,
-        case: dict[str, float] | None = None,
-        word_lengths: list[float] | None = None,
-        render_workers: int = 0,
-        **kwargs,
-    ):
+    def __init__(self, alphabet: str, cache_dir: str, **kwargs):
+        # SynthSets takes what the sets need (count, fonts, style, ...) and shares imgH,
+        # max_width and seed with the batching; the rest is OCRDataModule's.
+        own = {k: kwargs.pop(k) for k in SynthSets.options(kwargs) if k not in ("imgH", "max_width", "seed")}
         super().__init__(alphabet=alphabet, **kwargs)
-        self.sets = SynthSets(
-            alphabet,
-            cache_dir,
-            imgH=self.imgH,
-            max_width=self.max_width,
-            seed=self.seed,
-            count=count,
-            test_count=test_count,
-            words_file=words_file,
-            max_word_length=max_word_length,
-            fonts=fonts,
-            style=style,
-            texts=texts,
-            case=case,
-            word_lengths=word_lengths,
-            render_workers=render_workers,
-        )
+        self.sets = SynthSets(alphabet, cache_dir, imgH=self.imgH, max_width=self.max_width, seed=self.seed, **own)
 
     def prepare_data(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Render the sets not in the cache yet (evaluation asks for ``("test",)`` only)."""

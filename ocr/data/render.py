@@ -199,7 +199,9 @@ def shard_size_for(count: int) -> int:
     return min(1000, max(100, -(-count // 64)))
 
 
-def render_store(job: RenderJob, folder: Path, workers: int = 0, shard_size: int | None = None, desc: str = "render") -> int:
+def render_store(
+    job: RenderJob, folder: Path, workers: int = 0, shard_size: int | None = None, desc: str = "render"
+) -> int:
     """Render ``job`` into the store ``folder`` unless it is complete already (see
     ``render_stores``); returns how many images this call rendered."""
     return render_stores([(job, folder)], workers, shard_size, desc)

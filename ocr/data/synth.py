@@ -61,6 +61,12 @@ class SynthSets:
         self.render_workers = render_workers
         self._jobs: dict[str, RenderJob] | None = None
 
+    @classmethod
+    def options(cls, config: dict) -> dict:
+        """The entries of ``config`` (a data config, say) that are arguments of this class."""
+        names = inspect.signature(cls).parameters
+        return {k: v for k, v in config.items() if k in names}
+
     def jobs(self) -> dict[str, RenderJob]:
         """The two rendered sets, ``train`` and ``test``."""
         if self._jobs is None:
@@ -108,6 +114,4 @@ def render_early(cfg: DictConfig) -> threading.Thread | None:
     checkpoint, later) nor a DDP rank other than the first of its node."""
     if cfg.data.get("_target_") != DATAMODULE or cfg.get("init_from") or int(os.environ.get("LOCAL_RANK", 0)):
         return None
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    fields = inspect.signature(SynthSets).parameters
-    return SynthSets(**{k: v for k, v in data.items() if k in fields}).render_in_background()
+    return SynthSets(**SynthSets.options(OmegaConf.to_container(cfg.data, resolve=True))).render_in_background()
