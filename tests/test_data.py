@@ -93,6 +93,8 @@ def test_vocabulary_keeps_only_spellable_words_and_never_alters_them(tmp_path):
         load_vocabulary(words_file, "xyz")
     with pytest.raises(FileNotFoundError, match="words_file"):
         load_vocabulary(tmp_path / "missing.txt", "abc")
+    words_file.write_text("cat\nbird\n", encoding="utf-8")  # an edited file is read again
+    assert load_vocabulary(words_file, "abcdefghijklmnopqrstuvwxyz") == ["bird", "cat"]
 
 
 def test_train_and_test_words_are_disjoint():

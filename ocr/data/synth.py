@@ -7,7 +7,6 @@ Free of torch and Lightning, so that ``train.py`` can start rendering before tho
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 import threading
 from pathlib import Path
@@ -18,8 +17,6 @@ from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
 from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
 from ocr.text import check_alphabet
-
-log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 
