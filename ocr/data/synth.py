@@ -96,7 +96,7 @@ class SynthSets:
         """Render the sets not in the cache yet, together; returns how many images were rendered."""
         return render_stores(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
 
-    def render_in_background(self, splits: tuple[str, ...] = SPLITS) -> threading.Thread | None:
+    def render_in_background(self, splits: tuple[str, ...] = SPLITS) -> threading.Thread:
         return start_rendering(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
 
 
