@@ -278,6 +278,10 @@ def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_
     # The data module does not render again: it waits on the stores' locks for the thread.
     monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered twice"))
     dm.prepare_data()
+    # The thread has written every store when prepare_data returns; it may still be
+    # closing its pool, so it is given a moment to end rather than asserted dead at once.
+    assert all(store.is_complete(dm.sets.folder(split)) for split in ("train", "test"))
+    thread.join(timeout=30)
     assert not thread.is_alive()
     dm.setup("fit")
     assert len(dm.train_set) + len(dm.val_set) == 120 and len(dm.test_sets["synth_test"]) == 12
