@@ -13,6 +13,7 @@ from ocr.data.datamodule import FolderDataModule, SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_fonts, trdg_fonts_dir
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
+from ocr.data.synth import SynthSets
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
 from ocr.models.frames import min_width, output_frames
 from ocr.text import min_frames
@@ -271,10 +272,13 @@ def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_
 
     from ocr.data.synth import render_early
 
-    cfg = train_cfg("data.count=120", "data.test_count=12", f"paths.cache_dir={tmp_path / 'early'}")
+    cfg = train_cfg("data.count=120", "data.test_count=12", f"data.cache_dir={tmp_path / 'early'}")
     thread = render_early(cfg)  # what train.py starts before it imports torch and Lightning
     assert thread is not None
+    # The data module takes the early sets over: their words are not drawn again.
+    monkeypatch.setattr(SynthSets, "draw", lambda *a: pytest.fail("words drawn twice"))
     dm = instantiate(cfg.data)
+    assert dm.sets.folder("train").parent == tmp_path / "early"
     # The data module does not render again: it waits on the stores' locks for the thread.
     monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered twice"))
     dm.prepare_data()
@@ -288,6 +292,10 @@ def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_
     # Nothing to start for data users bring, nor before a checkpoint decides the alphabet.
     assert render_early(train_cfg("data=folder", "data.root=somewhere")) is None
     assert render_early(train_cfg("init_from=some.ckpt")) is None
+    # Taken once: a data module built later, or with other arguments, makes its own sets.
+    assert SynthSets.shared(alphabet="ab", cache_dir=str(tmp_path)) is not SynthSets.shared(
+        alphabet="ab", cache_dir=str(tmp_path)
+    )
 
 
 def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):

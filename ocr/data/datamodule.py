@@ -116,7 +116,9 @@ class SynthDataModule(OCRDataModule):
         # max_width and seed with the batching; the rest is OCRDataModule's.
         own = {k: kwargs.pop(k) for k in SynthSets.options(kwargs) if k not in ("imgH", "max_width", "seed")}
         super().__init__(alphabet=alphabet, **kwargs)
-        self.sets = SynthSets(alphabet, cache_dir, imgH=self.imgH, max_width=self.max_width, seed=self.seed, **own)
+        self.sets = SynthSets.shared(
+            alphabet=alphabet, cache_dir=cache_dir, imgH=self.imgH, max_width=self.max_width, seed=self.seed, **own
+        )
 
     def prepare_data(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Render the sets not in the cache yet (evaluation asks for ``("test",)`` only)."""

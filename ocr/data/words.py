@@ -3,7 +3,6 @@ into training and test words that never meet, and draw the words of each image."
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import random
@@ -22,27 +21,18 @@ def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: in
     """Distinct words of ``words_file`` (trdg's English dictionary by default) that the
     alphabet can spell, 1 to ``max_length`` characters long, sorted.
 
-    Words with other characters are left out and counted, never altered. A file is read
-    once per process (train.py's early rendering and the data module both ask), again if
-    it changes.
+    Words with other characters are left out and counted, never altered.
     """
     path = Path(words_file) if words_file else trdg_dictionary()
     try:
-        stat = path.stat()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise FileNotFoundError(f"data.words_file: no such file {path}") from None
-    return list(_spellable_words(path, stat.st_mtime_ns, stat.st_size, alphabet, max_length))
-
-
-@functools.lru_cache(maxsize=4)
-def _spellable_words(path: Path, mtime_ns: int, size: int, alphabet: str, max_length: int) -> tuple[str, ...]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"data.words_file {path} is not UTF-8 text ({err})") from None
     allowed = set(alphabet)
     words = {w.strip() for w in lines} - {""}
-    kept = tuple(sorted(w for w in words if len(w) <= max_length and set(w) <= allowed))
+    kept = sorted(w for w in words if len(w) <= max_length and set(w) <= allowed)
     if len(kept) < len(words):
         log.info(
             "%s: kept %d of %d distinct words (the others are longer than %d or use characters outside the alphabet)",
