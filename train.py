@@ -13,10 +13,10 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 def main(cfg: DictConfig) -> float | None:
     from ocr.data.synth import render_early
 
-    render_early(cfg)  # synthetic words render while torch and Lightning load
+    synth_sets = render_early(cfg)  # synthetic words render while torch and Lightning load
     from ocr.training import train
 
-    metrics, _ = train(cfg)
+    metrics, _ = train(cfg, synth_sets=synth_sets)
     return metrics.get(cfg.get("optimized_metric"))
 
 

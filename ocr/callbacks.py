@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
-from ocr.data.store import atomic_write
+from ocr.files import atomic_write
 
 
 class ThroughputMonitor(pl.Callback):

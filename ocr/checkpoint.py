@@ -1,14 +1,19 @@
-"""Loading checkpoints written by train.py, safely (no code runs from a checkpoint file)."""
+"""Loading checkpoints written by train.py, safely: no code runs from a checkpoint file,
+nothing in it is instantiated, and weights that are not finite are refused."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
 
+from ocr.files import atomic_write, check_plain
+
 
 def load_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's contents, loaded with ``weights_only=True``; clear errors otherwise."""
+    """The checkpoint's contents, loaded with ``weights_only=True`` and checked: plain
+    hyperparameters and finite weights; clear errors otherwise."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist (ckpt_path=...)")
@@ -18,6 +23,13 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"checkpoint {path} cannot be read: {type(err).__name__}: {str(err)[:300]}") from None
     if not isinstance(checkpoint, dict) or not {"state_dict", "hyper_parameters"} <= checkpoint.keys():
         raise ValueError(f"checkpoint {path} was not written by train.py (no state_dict/hyper_parameters)")
+    check_plain(checkpoint["hyper_parameters"], f"checkpoint {path}: hyper_parameters")
+    for name, tensor in checkpoint["state_dict"].items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(
+                f"checkpoint {path}: weight {name} holds {int((~torch.isfinite(tensor)).sum())} non-finite "
+                "value(s); the file is damaged or the run diverged: use another checkpoint"
+            )
     return checkpoint
 
 
@@ -26,22 +38,34 @@ def model_from_checkpoint(path: str | Path):
     from ocr.models.system import OCRSystem
 
     checkpoint = load_checkpoint(path)
-    model = OCRSystem(**checkpoint["hyper_parameters"])
-    model.load_state_dict(checkpoint["state_dict"])
+    hyper_parameters = checkpoint["hyper_parameters"]
+    unknown = set(hyper_parameters) - set(inspect.signature(OCRSystem).parameters)
+    if unknown:
+        raise ValueError(f"checkpoint {path}: unknown hyperparameters {sorted(unknown)}; was it written by train.py?")
+    try:
+        model = OCRSystem(**hyper_parameters)
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"checkpoint {path} does not describe a model this version builds: {err}") from None
     model.data_config = checkpoint.get("data_config")
     return model.eval()
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """A checkpoint for shipping: float16 weights, hyperparameters and data config only
-    (no optimiser state), loadable by ``model_from_checkpoint``."""
+    """A checkpoint for shipping: hyperparameters, data config and weights only (no
+    optimiser state), the weights in float16 where float16 holds them. Buffers (batch
+    norm statistics, whose variances can exceed float16's 65,504) stay float32, and so
+    does any weight that float16 would turn into infinities."""
     checkpoint = load_checkpoint(source)
+    buffers = {f"model.{name}" for name, _ in model_from_checkpoint(source).model.named_buffers()}
+    state = {}
+    for name, tensor in checkpoint["state_dict"].items():
+        half = tensor.half() if tensor.is_floating_point() and name not in buffers else tensor
+        state[name] = half if torch.isfinite(half).all() or not half.is_floating_point() else tensor
     slim = {
-        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()},
+        "state_dict": state,
         "hyper_parameters": checkpoint["hyper_parameters"],
         "data_config": checkpoint.get("data_config"),
     }
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(slim, target)
-    return target
+    atomic_write(Path(target), lambda f: torch.save(slim, f))
+    return Path(target)

@@ -198,33 +198,40 @@ class Decoder:
         """Whether several readings of an image (widths, models) count: the word-list methods."""
         return self.method in ("lexicon", "dictionary")
 
-    def __call__(self, logits: np.ndarray, views: Sequence[np.ndarray] = ()) -> tuple[list[str], list[float]]:
-        """Texts and confidences for logits ``(B, T, C)``. ``views``: logits of the same
-        images read at other widths or by other models (word-list methods only): every
-        reading's near words are candidates, and each candidate's log-probability is
-        averaged over all the views."""
+    def __call__(
+        self,
+        logits: np.ndarray,
+        lengths: np.ndarray | None = None,
+        views: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
+    ) -> tuple[list[str], list[float]]:
+        """Texts and confidences for logits ``(B, T, C)`` of which each image's first
+        ``lengths`` frames are its own (all frames without ``lengths``). ``views``: logits
+        and lengths of the same images read at other widths or by other models (word-list
+        methods only): every reading's near words are candidates, and each candidate's
+        log-probability is averaged over all the views."""
         log_probs = _log_softmax(np.asarray(logits, dtype=np.float32))
-        indices, confidences = best_path_numpy(log_probs)
+        indices, confidences = best_path_numpy(log_probs, lengths)
         texts = self.codec.decode_indices(indices)
         if self.method == "greedy":
             return texts, confidences.tolist()
-        frames = max(1, log_probs.shape[1])
+        all_views = [(log_probs, _lengths(log_probs, lengths))]
+        all_views += [(_log_softmax(np.asarray(v, dtype=np.float32)), _lengths(v, n)) for v, n in views]
+        frames = np.maximum(all_views[0][1], 1)
         if self.method == "beam":
-            results = [prefix_beam_search(seq, self.beam_width) for seq in log_probs]
+            results = [prefix_beam_search(seq[:n], self.beam_width) for seq, n in zip(*all_views[0])]
             return (
                 ["".join(self.codec.alphabet[c - 1] for c in prefix) for prefix, _ in results],
-                [math.exp(score / frames) for _, score in results],
+                [math.exp(score / n) for (_, score), n in zip(results, frames)],
             )
-        all_views = [log_probs] + [_log_softmax(np.asarray(v, dtype=np.float32)) for v in views]
-        readings = [texts] + [self.codec.decode_indices(best_path_numpy(v)[0]) for v in all_views[1:]]
+        readings = [texts] + [self.codec.decode_indices(best_path_numpy(v, n)[0]) for v, n in all_views[1:]]
         nears = [self._near(r) for r in readings]
         chosen, scores = [], []
         for i in range(len(texts)):
             candidates, prior = self._candidates([r[i] for r in readings], [n[i] for n in nears])
-            fit = np.mean([sequence_log_prob(v[i], self.codec, candidates) for v in all_views], axis=0)
+            fit = np.mean([sequence_log_prob(v[i, : n[i]], self.codec, candidates) for v, n in all_views], axis=0)
             best = int(np.argmax(fit + prior))
             chosen.append(candidates[best])
-            scores.append(math.exp(float(fit[best]) / frames))
+            scores.append(math.exp(float(fit[best]) / frames[i]))
         return chosen, scores
 
     def _near(self, readings: list[str], limit: int = 50) -> list[list[str]]:
@@ -257,6 +264,11 @@ class Decoder:
                 word = self.log_prior[key] if self.method == "dictionary" else 0.0
                 prior[form] = max(word, prior.get(form, -math.inf))
         return list(prior), np.array(list(prior.values()))
+
+
+def _lengths(logits: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Each image's own frames: ``lengths``, or all of them."""
+    return np.full(len(logits), logits.shape[1]) if lengths is None else np.asarray(lengths)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

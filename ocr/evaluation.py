@@ -1,99 +1,163 @@
-"""``evaluate(cfg)``: what ``python evaluate.py`` does."""
+"""Scoring a recogniser on labelled sets: ``score`` is the one way, used by ``evaluate.py``
+(``evaluate(cfg)``) and by the test at the end of training."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image
+from tqdm.auto import tqdm
 
-from ocr.checkpoint import model_from_checkpoint
+from ocr.files import atomic_write, write_json, write_tsv
 from ocr.metrics import TextMetrics, edit_distance
 from ocr.recognizer import Recognizer
-from ocr.report import format_table, write_json
+from ocr.report import format_table
 from ocr.visualize import prediction_grid
-from ocr.weights import model_paths
 
 log = logging.getLogger(__name__)
 
 
-def data_config(cfg: DictConfig, model) -> DictConfig:
-    """The data to evaluate on: ``cfg.data`` when given, else the data config the
-    checkpoint was trained with (its test set), with this machine's cache folder."""
-    if cfg.get("data") is not None:
-        data = cfg.data
-        if data.get("root") is not None and data.get("test_root", "absent") is None:
-            with open_dict(data):
-                data.test_root = data.root  # a folder named for evaluation is the test data
-    elif model.data_config:
-        data = OmegaConf.create(model.data_config)
-        if "cache_dir" in data:
-            data.cache_dir = cfg.paths.cache_dir
-    else:
-        raise ValueError("the checkpoint holds no data config: name the data, e.g. data=folder data.root=DIR")
-    with open_dict(cfg):
-        cfg.model = {"alphabet": model.codec.alphabet, "imgH": model.hparams.imgH}
-    with open_dict(data):
-        data.alphabet, data.imgH = model.codec.alphabet, model.hparams.imgH
-        data.eval_batch_size = cfg.batch_size
-        data.num_workers = cfg.num_workers
-    return data
+@dataclass
+class Prediction:
+    set: str
+    index: int  # in its set
+    truth: str
+    text: str
+    confidence: float
+    edits: int
+    readable: bool = True
 
 
-def evaluate(cfg: DictConfig) -> dict:
+@dataclass
+class Scores:
+    """Metrics per set (``total`` pooled last when there are several), every image's
+    reading, and the files that could not be read (counted as wrong readings)."""
+
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    predictions: list[Prediction] = field(default_factory=list)
+    unreadable: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return self.results["total"] if len(self.results) > 1 else next(iter(self.results.values()))
+
+
+def score(
+    recognizer: Recognizer, sets: dict, batches: Callable[[object], Iterable[dict]], progress: bool = True
+) -> Scores:
+    """Read every image of each set (name -> dataset, as the data modules hold them) in
+    ``batches(dataset)`` (``collate``'s batches) and score the readings. An image that
+    cannot be read counts as read wrong (an empty reading)."""
+    scores, total = Scores(), TextMetrics()
+    for name, dataset in sets.items():
+        metrics, unreadable = TextMetrics(), []
+        bar = tqdm(total=len(dataset), desc=f"evaluate {name}", unit="img", disable=not progress, leave=False)
+        for batch in batches(dataset):
+            pixels, widths = batch["images"].numpy(), batch["widths"].numpy()
+            readings = recognizer.read_batch(pixels, widths) if batch["labels"] else []
+            read = [
+                Prediction(name, i, label, r.text, r.confidence, edit_distance(r.text, label))
+                for i, label, r in zip(batch["index"].tolist(), batch["labels"], readings)
+            ]
+            read += [Prediction(name, i, label, "", 0.0, len(label), False) for i, label in batch["unreadable"]]
+            unreadable += [dataset.names[i] for i, _ in batch["unreadable"]]
+            metrics.update([p.text for p in read], [p.truth for p in read], [p.confidence for p in read])
+            scores.predictions += read
+            bar.update(len(read))
+        bar.close()
+        total.merge_state(metrics)
+        scores.results[name] = {**{k: float(v) for k, v in metrics.compute().items()}, "unreadable": len(unreadable)}
+        if unreadable:
+            scores.unreadable[name] = unreadable
+            log.warning("%s: %d image(s) could not be read and count as wrong readings", name, len(unreadable))
+    if len(scores.results) > 1:
+        unreadable = sum(len(v) for v in scores.unreadable.values())
+        scores.results["total"] = {**{k: float(v) for k, v in total.compute().items()}, "unreadable": unreadable}
+    return scores
+
+
+def write_report(output_dir: Path, scores: Scores, sets: dict, extra: dict, grid_size: int = 20, seed: int = 0) -> None:
+    """``predictions.tsv``, ``grid.png``, ``errors.png``, then ``metrics.json`` last: each
+    file complete or absent, and a ``metrics.json`` means the rest is there."""
+    write_tsv(
+        output_dir / "predictions.tsv",
+        [("set", "file", "truth", "prediction", "confidence", "edit_distance")]
+        + [
+            (p.set, sets[p.set].names[p.index], p.truth, p.text, f"{p.confidence:.4f}", p.edits)
+            for p in scores.predictions
+        ],
+    )
+    write_grids(output_dir, scores.predictions, sets, grid_size, seed)
+    write_json(
+        output_dir / "metrics.json",
+        {**scores.summary, **extra, "sets": scores.results, "unreadable_files": scores.unreadable},
+    )
+
+
+def write_grids(output_dir: Path, predictions: list[Prediction], sets: dict, size: int, seed: int) -> None:
+    """``grid.png``: a random sample of test images with their readings (the figure of the
+    blog post this project started from); ``errors.png``: the worst readings (most edits,
+    then most confident). Unreadable images have no pixels to show."""
+    shown = [p for p in predictions if p.readable]
+    sample = random.Random(seed).sample(shown, min(size, len(shown)))
+    worst = sorted((p for p in shown if p.edits), key=lambda p: (-p.edits, -p.confidence))[:size]
+    for filename, chosen in (("grid.png", sample), ("errors.png", worst)):
+        if chosen:
+            images = [sets[p.set][p.index][1] for p in chosen]
+            grid = prediction_grid(images, [p.text for p in chosen], [p.truth for p in chosen])
+            atomic_write(output_dir / filename, lambda f: Image.fromarray(grid).save(f, format="PNG"))
+
+
+def evaluate(cfg) -> dict:
     """Score the checkpoint (or the ensemble of a list of them) on each test set; write
-    metrics.json, predictions.tsv and grids."""
+    predictions.tsv, grids and metrics.json."""
+    from ocr.checkpoint import model_from_checkpoint
+    from ocr.weights import model_paths
+
     output_dir = Path(cfg.paths.output_dir)
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
     readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
     recognizer = Recognizer.combine(readers, decode=dict(cfg.decode))
-    datamodule = instantiate(data_config(cfg, next(iter(models.values()))))
+    datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
+    scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
+    write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(models)}, cfg.grid_size, cfg.seed)
+    print(f"\n{format_table(scores.results)}\n\nwritten to {output_dir}")
+    return scores.results
+
+
+def evaluation_datamodule(cfg, model):
+    """The data to evaluate on, its test sets set up: ``cfg.data`` when given (a folder
+    named for evaluation is its test data), else the test set of the data the checkpoint
+    was trained on, rebuilt from its plain values (``ocr.data.datamodule.from_checkpoint``)
+    with this machine's cache folder."""
+    from omegaconf import open_dict
+
+    from ocr.data.datamodule import datamodule_from_checkpoint
+    from ocr.hydra_utils import build
+
+    overrides = {
+        "alphabet": model.codec.alphabet,
+        "imgH": model.hparams.imgH,
+        "eval_batch_size": cfg.batch_size,
+        "num_workers": cfg.num_workers,
+    }
+    if cfg.get("data") is not None:
+        with open_dict(cfg):  # what the data configs interpolate
+            cfg.model = {"alphabet": overrides["alphabet"], "imgH": overrides["imgH"]}
+        data = cfg.data
+        with open_dict(data):
+            if data.get("root") is not None and data.get("test_root", "absent") is None:
+                data.test_root = data.root
+            data.update(overrides)
+        datamodule = build(data)
+    elif model.data_config:
+        datamodule = datamodule_from_checkpoint(model.data_config, {**overrides, "cache_dir": cfg.paths.cache_dir})
+    else:
+        raise ValueError("the checkpoint holds no data config: name the data, e.g. data=folder data.root=DIR")
     datamodule.prepare_data(splits=("test",))  # the training set is not needed here
     datamodule.setup("test")
-
-    results, rows, totals = {}, [], TextMetrics()
-    for name, dataset in datamodule.test_sets.items():
-        metrics = TextMetrics()
-        for batch in datamodule.loader(dataset, train=False):
-            readings = recognizer.read_batch(batch["images"].numpy())
-            texts, confidences = [r.text for r in readings], [r.confidence for r in readings]
-            metrics.update(texts, batch["labels"], confidences)
-            for i, text, label, conf in zip(batch["index"].tolist(), texts, batch["labels"], confidences):
-                rows.append((name, i, label, text, conf, edit_distance(text, label)))
-        totals.merge_state(metrics)
-        results[name] = {k: float(v) for k, v in metrics.compute().items()}
-    if len(results) > 1:
-        results["total"] = {k: float(v) for k, v in totals.compute().items()}
-    summary = results["total"] if len(results) > 1 else next(iter(results.values()))
-
-    write_json(output_dir / "metrics.json", {**summary, "checkpoint": ", ".join(models), "sets": results})
-    write_predictions(output_dir / "predictions.tsv", rows, datamodule.test_sets)
-    write_grids(output_dir, rows, datamodule.test_sets, cfg.grid_size, cfg.seed)
-    print(f"\n{format_table(results)}\n\nwritten to {output_dir}")
-    return results
-
-
-def write_predictions(path: Path, rows: list, test_sets: dict) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        writer.writerow(["set", "file", "truth", "prediction", "confidence", "edit_distance"])
-        for name, i, label, text, conf, edits in rows:
-            writer.writerow([name, test_sets[name].names[i], label, text, f"{conf:.4f}", edits])
-
-
-def write_grids(output_dir: Path, rows: list, test_sets: dict, size: int, seed: int) -> None:
-    """``grid.png``: a random sample of test images with their predictions (the seed's
-    figure); ``errors.png``: the worst predictions (most edits, then most confident)."""
-    if not rows:
-        return
-    sample = random.Random(seed).sample(rows, min(size, len(rows)))
-    worst = sorted((r for r in rows if r[5]), key=lambda r: (-r[5], -r[4]))[:size]
-    for filename, chosen in (("grid.png", sample), ("errors.png", worst)):
-        if chosen:
-            images = [test_sets[name][i][1] for name, i, *_ in chosen]
-            grid = prediction_grid(images, [r[3] for r in chosen], [r[2] for r in chosen])
-            Image.fromarray(grid).save(output_dir / filename)
+    return datamodule

@@ -1,14 +1,19 @@
 """Exporting a trained model for inference without this project's training stack.
 
-Both formats take uint8 images ``(B, 1, imgH, W)`` (batch and width dynamic) and return
-logits ``(B, T, classes)``; they carry what a reader needs: the alphabet and ``imgH``
-(ONNX metadata, TorchScript extra files). Preprocessing is ``ocr.data.images.read_image``
-(grayscale, height imgH keeping the aspect ratio), padding on the right with the
-background; decoding is CTC (class 0 blank, alphabet[i] = class i + 1).
+Both formats take uint8 images ``(B, 1, imgH, W)`` (batch and width dynamic) and each
+image's width before padding ``widths`` (int64, ``(B,)``), and return logits
+``(B, T, classes)``, of which image b's own are the first ``widths[b] // 4 + 1`` frames
+(the rest is padding: decode only an image's own frames). They carry what a reader needs:
+the alphabet and ``imgH`` (ONNX metadata, TorchScript extra files). Preprocessing is
+``ocr.data.images.read_image`` (grayscale, height imgH keeping the aspect ratio); a batch
+is ``ocr.data.images.pad_batch``: each image padded on the right with its background
+(the median of its last column) to the widest width + 27 columns, so that every image
+reads as it reads alone. Decoding is CTC (class 0 blank, alphabet[i] = class i + 1).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,16 +29,19 @@ class UInt8Model(nn.Module):
         super().__init__()
         self.crnn = crnn
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.crnn(normalize(images))
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.crnn(normalize(images), widths)
 
 
 def metadata(model) -> dict[str, str]:
     return {
         "alphabet": model.codec.alphabet,
         "imgH": str(model.hparams.imgH),
-        "input": "uint8 (batch, 1, imgH, width), grayscale, padded right with background",
-        "output": "logits (batch, frames, len(alphabet) + 1); CTC, class 0 = blank",
+        "input": "images: uint8 (batch, 1, imgH, width), grayscale, each padded right with its background "
+        "to the widest + 27 columns; widths: int64 (batch,), each image's width before padding",
+        "output": "logits (batch, frames, len(alphabet) + 1); CTC, class 0 = blank; "
+        "image b's own frames are the first widths[b] // 4 + 1",
+        "widths": "yes",
     }
 
 
@@ -43,16 +51,25 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     path = Path(path)
     wrapper = UInt8Model(model.model.float().eval()).eval()
     example = torch.full((2, 1, model.hparams.imgH, 96), 128, dtype=torch.uint8)
-    torch.onnx.export(
-        wrapper,
-        (example,),
-        str(path),
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_axes={"images": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
-        opset_version=opset,
-        dynamo=False,
-    )
+    widths = torch.tensor([69, 40])
+    with warnings.catch_warnings():
+        # The exporter warns about LSTMs exported at a batch size other than 1: the zero
+        # states are sized from the input, so any batch size runs (tests check several).
+        warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")
+        torch.onnx.export(
+            wrapper,
+            (example, widths),
+            str(path),
+            input_names=["images", "widths"],
+            output_names=["logits"],
+            dynamic_axes={
+                "images": {0: "batch", 3: "width"},
+                "widths": {0: "batch"},
+                "logits": {0: "batch", 1: "frames"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
     proto = onnx.load(str(path))
     for key, value in metadata(model).items():
         proto.metadata_props.add(key=key, value=value)

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ocr.options import check_number
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +25,41 @@ CONFIG_DIR = PROJECT_ROOT / "conf"
 os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
 
 
+def build(node: DictConfig, **kwargs) -> Any:
+    """``hydra.utils.instantiate``, but a wrong value (ValueError) or a missing file
+    (OSError) raised while building comes out as itself: its message names the option,
+    and Hydra's wrapping would bury it."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (ValueError, OSError)):
+            raise err.__cause__ from None
+        raise
+
+
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """Objects of a config group whose entries each have a ``_target_`` (callbacks, loggers)."""
     if not cfg:
         return []
-    return [instantiate(node) for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [build(node) for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+
+
+# Numeric trainer options, their kind and least value (Lightning's own checks come late
+# and do not name the option).
+TRAINER_NUMBERS = {
+    "max_epochs": (int, -1),
+    "min_epochs": (int, 0),
+    "max_steps": (int, -1),
+    "num_nodes": (int, 1),
+    "log_every_n_steps": (int, 1),
+    "check_val_every_n_epoch": (int, 1),
+    "num_sanity_val_steps": (int, -1),
+    "accumulate_grad_batches": (int, 1),
+    "gradient_clip_val": (float, 0),
+    "limit_train_batches": (float, 0),
+    "limit_val_batches": (float, 0),
+    "val_check_interval": (float, 0),
+}
 
 
 def trainer_kwargs(cfg: dict, cuda_devices: int) -> dict:
@@ -36,6 +69,9 @@ def trainer_kwargs(cfg: dict, cuda_devices: int) -> dict:
     N > 1). ``accelerator``/``devices`` given explicitly are kept as they are.
     """
     kwargs = {k: v for k, v in cfg.items() if k != "_target_"}
+    for name, (kind, minimum) in TRAINER_NUMBERS.items():
+        if name in kwargs:
+            check_number(f"trainer.{name}", kwargs[name], kind, minimum=minimum, optional=True)
     gpus = kwargs.pop("gpus", None)
     explicit = kwargs.get("accelerator") is not None or kwargs.get("devices") is not None
     if explicit and gpus is not None:
@@ -109,6 +145,16 @@ def compose_config(
         if cache_dir is not None:
             cfg.paths.cache_dir = str(cache_dir)
     return cfg
+
+
+def explicit_override(key: str) -> bool:
+    """Whether ``key`` was set on the command line (or in a test's overrides)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return False
+    overrides = HydraConfig.get().overrides.task
+    return any(o.lstrip("+~").split("=", 1)[0] == key for o in overrides)
 
 
 @contextlib.contextmanager

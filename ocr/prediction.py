@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from ocr.data.images import ImageError
 from ocr.data.labels import IMAGE_SUFFIXES
+from ocr.files import atomic_write, tsv_lines
 from ocr.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ def expand_inputs(inputs: str | list[str]) -> list[Path]:
 
 
 def predict(cfg) -> list[tuple[str, str, float]]:
-    """Read every input image; print or write ``file<TAB>text<TAB>confidence`` lines.
-    Unreadable files are reported on stderr and skipped."""
+    """Read every input image; print ``file<TAB>text<TAB>confidence`` lines, or write them
+    to ``cfg.output`` (complete or not at all: through a temporary file). File names and
+    texts holding a tab, a newline or a quote are quoted (CSV rules). Unreadable files
+    are reported on stderr and skipped."""
     recognizer = Recognizer.load(
         cfg.ckpt_path,
         device=cfg.get("device"),
@@ -51,10 +54,12 @@ def predict(cfg) -> list[tuple[str, str, float]]:
     )
     paths = expand_inputs(cfg.inputs)
     rows: list[tuple[str, str, float]] = []
-    failed = 0
-    out = open(cfg.output, "w", encoding="utf-8") if cfg.get("output") else sys.stdout
-    try:
-        with tqdm(total=len(paths), unit="img", disable=len(paths) < cfg.progress_from, file=sys.stderr) as bar:
+
+    def read_all(out) -> None:
+        failed = 0
+        with tqdm(
+            total=len(paths), desc="read", unit="img", disable=len(paths) < cfg.progress_from, file=sys.stderr
+        ) as bar:
             for start in range(0, len(paths), cfg.chunk):
                 chunk = paths[start : start + cfg.chunk]
                 names, images = [], []
@@ -65,13 +70,18 @@ def predict(cfg) -> list[tuple[str, str, float]]:
                     except ImageError as err:
                         failed += 1
                         print(f"skipped: {err}", file=sys.stderr)
-                for name, reading in zip(names, recognizer.read_prepared(images) if images else []):
-                    rows.append((name, reading.text, reading.confidence))
-                    out.write(f"{name}\t{reading.text}\t{reading.confidence:.4f}\n")
+                read = [
+                    (name, r.text, r.confidence)
+                    for name, r in zip(names, recognizer.read_prepared(images) if images else [])
+                ]
+                out.write(tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in read))
+                rows.extend(read)
                 bar.update(len(chunk))
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if failed:
-        print(f"{failed} of {len(paths)} files could not be read (see above)", file=sys.stderr)
+        if failed:
+            print(f"{failed} of {len(paths)} files could not be read (see above)", file=sys.stderr)
+
+    if cfg.get("output"):
+        atomic_write(Path(cfg.output), read_all, "w")
+    else:
+        read_all(sys.stdout)
     return rows

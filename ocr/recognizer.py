@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ocr.data.images import pad_batch, read_image
+from ocr.data.images import pad_batch, padded_width, read_image
 from ocr.decoding import Decoder
+from ocr.geometry import output_frames
 from ocr.text import CTCCodec
 from ocr.weights import model_paths
 
@@ -52,16 +53,31 @@ def stretch(pixels, factor: float):
     return mixed.round().to(torch.uint8)
 
 
-class TorchBackend:
-    """A PyTorch module mapping uint8 ``(B, 1, H, W)`` to logits, on a device."""
+def stretch_batch(pixels: np.ndarray, widths: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """A padded batch and its images' widths, widened by ``factor``, each image still
+    followed by ``MARGIN`` columns of its background."""
+    if factor == 1:
+        return pixels, widths
+    wide, widths = stretch(pixels, factor), np.ceil(widths * factor).astype(np.int64)
+    missing = padded_width(widths) - wide.shape[-1]
+    if missing > 0:  # the last column is every image's background
+        wide = np.pad(wide, ((0, 0), (0, 0), (0, 0), (0, missing)), mode="edge")
+    return wide, widths
 
-    def __init__(self, module, device: str | None = None, precision: str = "auto"):
+
+class TorchBackend:
+    """A PyTorch module mapping uint8 images ``(B, 1, H, W)`` and their widths ``(B,)``
+    to logits, on a device (``takes_widths=False``: a module of images alone, as
+    TorchScript files exported before widths were an input)."""
+
+    def __init__(self, module, device: str | None = None, precision: str = "auto", takes_widths: bool = True):
         import torch
 
         from ocr.inference import pick_device
 
         self.torch, self.device, self.precision = torch, pick_device(device), precision
         self.module = module.to(self.device).eval()
+        self.takes_widths = takes_widths
 
     def pad(self, images: list[np.ndarray]):
         """Prepared images as one batch: padded on the host, or on the GPU when the model
@@ -72,23 +88,28 @@ class TorchBackend:
 
         return pad_on_device(images, self.device)
 
-    def _forward(self, pixels):
+    def _forward(self, pixels, widths: np.ndarray):
         from ocr.inference import autocast
 
         images = pixels if isinstance(pixels, self.torch.Tensor) else self.torch.from_numpy(pixels)
+        widths = self.torch.as_tensor(widths, dtype=self.torch.long)
         if images.device.type == "cpu" and self.device.type == "cuda":
             images = images.pin_memory()
+        images = images.to(self.device, non_blocking=True)
         with self.torch.inference_mode(), autocast(self.device, self.precision):
-            return self.module(images.to(self.device, non_blocking=True))
+            if not self.takes_widths:
+                return self.module(images)
+            return self.module(images, widths.to(self.device, non_blocking=True))
 
-    def logits(self, pixels) -> np.ndarray:
-        return self._forward(pixels).float().cpu().numpy()
+    def logits(self, pixels, widths: np.ndarray) -> np.ndarray:
+        return self._forward(pixels, widths).float().cpu().numpy()
 
-    def launch_greedy(self, pixels):
+    def launch_greedy(self, pixels, widths: np.ndarray):
         """Start a batch and its best-path decoding; ``finish`` waits for the result.
         On a GPU the host can prepare the next batch meanwhile."""
         with self.torch.inference_mode():
-            indices, confidences = CTCCodec.best_path(self._forward(pixels))
+            lengths = self.torch.from_numpy(output_frames(np.asarray(widths, dtype=np.int64)))
+            indices, confidences = CTCCodec.best_path(self._forward(pixels, widths), lengths)
             if self.device.type != "cuda":
                 return indices.numpy(), confidences.numpy(), None
             host = [
@@ -120,11 +141,16 @@ class OnnxBackend:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.metadata = self.session.get_modelmeta().custom_metadata_map
+        # Files exported before widths were an input take the images alone.
+        self.takes_widths = "widths" in {i.name for i in self.session.get_inputs()}
 
     pad = staticmethod(pad_batch)
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"images": pixels})[0]
+    def logits(self, pixels: np.ndarray, widths: np.ndarray) -> np.ndarray:
+        inputs = {"images": pixels}
+        if self.takes_widths:
+            inputs["widths"] = np.asarray(widths, dtype=np.int64)
+        return self.session.run(None, inputs)[0]
 
 
 class Recognizer:
@@ -173,10 +199,10 @@ class Recognizer:
         if path.suffix == ".ts":
             import torch
 
-            extra = {"alphabet": "", "imgH": ""}
+            extra = {"alphabet": "", "imgH": "", "widths": ""}
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             return cls(
-                TorchBackend(module, device, precision),
+                TorchBackend(module, device, precision, takes_widths=bool(extra["widths"])),
                 CTCCodec(extra["alphabet"].decode()),
                 int(extra["imgH"]),
                 **kwargs,
@@ -218,11 +244,13 @@ class Recognizer:
             return image
         return read_image(image, self.imgH, self.max_width, name=name)
 
-    def read_batch(self, pixels: np.ndarray) -> list[Reading]:
-        """Read a batch already padded: uint8 ``(B, 1, imgH, W)`` (what the data loaders give)."""
-        widths = [stretch(pixels, scale) for scale in self.decoder.scales]
-        views = [backend.logits(wide) for backend in self.backends for wide in widths]
-        texts, confidences = self.decoder(views[0], views[1:])
+    def read_batch(self, pixels: np.ndarray, widths: Sequence[int]) -> list[Reading]:
+        """Read a batch already padded (``pad_batch``): uint8 ``(B, 1, imgH, W)`` and the
+        images' widths before padding (what the data loaders give)."""
+        stretched = [stretch_batch(pixels, np.asarray(widths), scale) for scale in self.decoder.scales]
+        views = [(backend.logits(wide, w), output_frames(w)) for backend in self.backends for wide, w in stretched]
+        (logits, lengths), *others = views
+        texts, confidences = self.decoder(logits, lengths, others)
         return [Reading(t, float(c)) for t, c in zip(texts, confidences)]
 
     def read_prepared(self, images: Sequence[np.ndarray]) -> list[Reading]:
@@ -235,11 +263,11 @@ class Recognizer:
         pending = None
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
-            pixels = pad([images[i] for i in chosen])
+            pixels, widths = pad([images[i] for i in chosen]), np.array([images[i].shape[1] for i in chosen])
             if not pipelined:
-                done = [(chosen, self.read_batch(pixels))]
+                done = [(chosen, self.read_batch(pixels, widths))]
             else:  # launch this batch before turning the previous one into text
-                launched = (chosen, self.backend.launch_greedy(pixels))
+                launched = (chosen, self.backend.launch_greedy(pixels, widths))
                 done = [(pending[0], self._texts(pending[1]))] if pending is not None else []
                 pending = launched
             for indices, batch_readings in done:

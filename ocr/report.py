@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 COLUMNS = (
     ("n", "n", "{:.0f}"),
     ("word_accuracy", "word acc", "{:.2%}"),
@@ -31,9 +28,3 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

@@ -33,9 +33,23 @@ def check_alphabet(alphabet: str) -> str:
     return alphabet
 
 
-def min_frames(text: str) -> int:
-    """Frames CTC needs to emit ``text``: one per character plus a blank between repeats."""
-    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
+def alphabet_difference(theirs: str, ours: str) -> str:
+    """What differs between a checkpoint's alphabet and ``model.alphabet``, in words."""
+    if theirs == ours:
+        return "the alphabets are the same"
+    if sorted(theirs) == sorted(ours):
+        i = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
+        return (
+            f"the checkpoint's alphabet holds the same {len(ours)} characters as model.alphabet in another "
+            f"order (position {i}: {theirs[i]!r} in the checkpoint, {ours[i]!r} in model.alphabet), so every "
+            "class would change its character"
+        )
+    only_theirs = "".join(c for c in theirs if c not in ours)
+    only_ours = "".join(c for c in ours if c not in theirs)
+    return (
+        f"the checkpoint's alphabet ({len(theirs)} characters) is not model.alphabet ({len(ours)}): "
+        f"only in the checkpoint {only_theirs!r}, only in model.alphabet {only_ours!r}"
+    )
 
 
 class CTCCodec:
@@ -98,24 +112,44 @@ class CTCCodec:
         return np.ascontiguousarray(codes).view(f"<U{indices.shape[1]}")[:, 0].tolist()
 
     @staticmethod
-    def best_path(logits: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":
+    def best_path(logits: "torch.Tensor", lengths: "torch.Tensor | None" = None) -> "tuple[torch.Tensor, torch.Tensor]":
         """Per-frame best classes ``(B, T)`` and confidences ``(B,)``, on the logits' device.
 
-        The confidence is the geometric mean over frames of the best class's probability,
-        a number in [0, 1] that does not shrink with the length of the word.
+        ``lengths`` (B,): each image's own frames (``ocr.geometry.output_frames`` of its
+        width); later frames are padding, read as blanks. The confidence is the geometric
+        mean over its own frames of the best class's probability, a number in [0, 1] that
+        does not shrink with the length of the word.
         """
         best, indices = logits.float().log_softmax(-1).max(dim=-1)
-        return indices, best.mean(dim=-1).exp()
+        if lengths is None:
+            return indices, best.mean(dim=-1).exp()
+        import torch
 
-    def decode_greedy(self, logits: "torch.Tensor") -> "tuple[list[str], torch.Tensor]":
+        lengths = lengths.to(indices.device)
+        own = torch.arange(indices.shape[1], device=indices.device)[None, :] < lengths[:, None]
+        confidences = (best * own).sum(dim=-1) / lengths.clamp(min=1)
+        return indices.masked_fill(~own, BLANK), confidences.exp()
+
+    def decode_greedy(
+        self, logits: "torch.Tensor", lengths: "torch.Tensor | None" = None
+    ) -> "tuple[list[str], torch.Tensor]":
         """Best-path texts and confidences from logits (or log-probabilities) ``(B, T, C)``."""
-        indices, confidences = self.best_path(logits)
+        indices, confidences = self.best_path(logits, lengths)
         return self.decode_indices(indices.cpu().numpy()), confidences.cpu()
 
 
-def best_path_numpy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def own_frames(frames: int, lengths: np.ndarray | None, batch: int) -> np.ndarray:
+    """``(B, T)`` booleans: which frames are each image's own (all without ``lengths``)."""
+    if lengths is None:
+        return np.ones((batch, frames), dtype=bool)
+    return np.arange(frames)[None, :] < np.asarray(lengths)[:, None]
+
+
+def best_path_numpy(logits: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``CTCCodec.best_path`` for host arrays ``(B, T, C)`` (ONNX inference, no torch)."""
     logits = logits.astype(np.float32, copy=False)
     top = logits.max(axis=-1, keepdims=True)
-    log_norm = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1))
-    return logits.argmax(axis=-1), np.exp((top[..., 0] - log_norm).mean(axis=-1))
+    best = top[..., 0] - (top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1)))
+    own = own_frames(logits.shape[1], lengths, logits.shape[0])
+    confidences = np.exp((best * own).sum(axis=-1) / np.maximum(own.sum(axis=-1), 1))
+    return np.where(own, logits.argmax(axis=-1), BLANK), confidences

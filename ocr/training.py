@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities import rank_zero_only
 
-from ocr.checkpoint import load_checkpoint
-from ocr.hydra_utils import build_trainer, distributed_job, instantiate_group
-from ocr.report import format_table, write_json
+from ocr.checkpoint import load_checkpoint, model_from_checkpoint
+from ocr.data.datamodule import checkpoint_data_config
+from ocr.evaluation import score
+from ocr.files import lock_run_directory, write_json
+from ocr.hydra_utils import build, build_trainer, distributed_job, explicit_override, instantiate_group
+from ocr.models.system import ARCHITECTURE
+from ocr.recognizer import Recognizer
+from ocr.report import format_table
+from ocr.text import alphabet_difference
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +37,6 @@ def resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return None
 
 
-ARCHITECTURE = ("imgH", "nChannels", "nHidden", "leakyRelu", "channels")
-
-
 def adopt_checkpoint_model(cfg: DictConfig) -> dict:
     """For fine-tuning: take the architecture and alphabet of ``init_from`` into
     ``cfg.model`` (the data follows through interpolation), the alphabet extended by
@@ -43,6 +47,12 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
     already = "".join(c for c in extra if c in hparams["alphabet"])
     if already:
         raise ValueError(f"init_extend_alphabet: {already!r} are in the checkpoint's alphabet already")
+    if explicit_override("model.alphabet") and cfg.model.alphabet != hparams["alphabet"] + extra:
+        raise ValueError(
+            f"init_from={cfg.init_from}: {alphabet_difference(hparams['alphabet'], cfg.model.alphabet)}. "
+            "Fine-tuning keeps the checkpoint's alphabet: drop model.alphabet, and add characters "
+            "with init_extend_alphabet=..."
+        )
     with open_dict(cfg):
         for key in ARCHITECTURE:
             cfg.model[key] = hparams[key]
@@ -56,17 +66,49 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
     return checkpoint
 
 
-def train(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> tuple[dict[str, float], dict]:
+def without_validation(cfg: DictConfig) -> None:
+    """``data.val_fraction=0``: every image trains, so nothing validates: checkpoints are
+    chosen by the training loss and early stopping is off."""
+    log.info("data.val_fraction=0: no validation; best.ckpt has the lowest training loss, no early stopping")
+    with open_dict(cfg):
+        cfg.trainer.limit_val_batches = 0
+        cfg.trainer.num_sanity_val_steps = 0
+        if cfg.get("callbacks"):
+            cfg.callbacks.pop("early_stopping", None)
+            if "model_checkpoint" in cfg.callbacks:
+                cfg.callbacks.model_checkpoint.monitor = "train/loss_epoch"
+                cfg.callbacks.model_checkpoint.mode = "min"
+        if str(cfg.get("optimized_metric") or "").startswith("val/"):
+            cfg.optimized_metric = "train/loss_epoch"
+
+
+def train(
+    cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = (), synth_sets=None
+) -> tuple[dict[str, float], dict]:
     """Train, then test the best checkpoint. Returns (metrics, the objects built).
-    ``extra_callbacks`` join those of the config (benchmarks, profiling)."""
-    pl.seed_everything(cfg.seed, workers=True)
+
+    ``extra_callbacks`` join those of the config (benchmarks, profiling); ``synth_sets``:
+    the rendered sets that ``train.py`` started rendering before the heavy imports (see
+    ``ocr.data.synth.render_early``), for the synthetic data module to take over.
+    """
     output_dir = Path(cfg.paths.output_dir)
+    # Rank 0 holds the run directory: a second run there is refused (DDP's other ranks
+    # are this run's own).
+    lock = lock_run_directory(output_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(cfg, output_dir, extra_callbacks, synth_sets)
+
+
+def _train(cfg: DictConfig, output_dir: Path, extra_callbacks, synth_sets) -> tuple[dict[str, float], dict]:
+    pl.seed_everything(cfg.seed, workers=True)
     pretrained = adopt_checkpoint_model(cfg) if cfg.get("init_from") else None
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    if cfg.data.get("val_fraction", None) == 0:
+        without_validation(cfg)
+    datamodule = build(cfg.data, **({"sets": synth_sets} if synth_sets is not None else {}))
+    model = build(cfg.model)
     if pretrained is not None:
         model.load_pretrained(pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
-    model.data_config = OmegaConf.to_container(cfg.data, resolve=True)
+    model.data_config = checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True))
     callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
     loggers = instantiate_group(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
@@ -75,12 +117,25 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> tuple
 
     with distributed_job(trainer.world_size):
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), output_dir))
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if cfg.get("test"):
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-            if trainer.is_global_zero:
-                write_json(output_dir / "test_metrics.json", {"checkpoint": best or None, "sets": model.test_results})
-                print(f"\nTest metrics ({best or 'final weights'}):\n{format_table(model.test_results)}\n")
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test") and trainer.is_global_zero:
+        metrics.update(test(trainer, model, datamodule, output_dir))
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def test(trainer: pl.Trainer, model, datamodule, output_dir: Path) -> dict[str, float]:
+    """Score the best checkpoint on the test sets as ``evaluate.py`` would (the same
+    function), log the figures and write ``test_metrics.json``."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    tested = model_from_checkpoint(best) if best else model
+    precision = "bf16" if str(trainer.precision).startswith("bf16") else "32"
+    recognizer = Recognizer.from_model(tested, str(trainer.strategy.root_device), precision)
+    scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
+    prefix = {name: "test" if len(scores.results) == 1 else f"test/{name}" for name in scores.results}
+    logged = {f"{prefix[name]}/{k}": v for name, values in scores.results.items() for k, v in values.items()}
+    for logger in trainer.loggers:
+        logger.log_metrics(logged, step=trainer.global_step)
+        logger.save()
+    write_json(output_dir / "test_metrics.json", {"checkpoint": best or None, "sets": scores.results})
+    print(f"\nTest metrics ({best or 'final weights'}):\n{format_table(scores.results)}\n")
+    return logged

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from ocr.geometry import MARGIN, min_width, output_frames
 from ocr.models.crnn import CRNN
-from ocr.models.frames import min_width, output_frames
 from ocr.models.graphs import TrainingGraphs
 
 
@@ -76,14 +76,14 @@ def warm_up_then_return(module, sample_args, num_warmup_iters):
 
 def test_graph_capture_leaves_the_step_what_the_eager_step_computes(monkeypatch):
     monkeypatch.setattr(torch.cuda, "make_graphed_callables", warm_up_then_return)
-    images = torch.randn(4, 1, 32, 64)
+    images, widths = torch.randn(4, 1, 32, 64), torch.tensor([64, 50, 20, 9])
     eager, graphed = small_crnn(), small_crnn()
     graphs = TrainingGraphs(graphed)
-    assert torch.equal(graphs(images), eager(images))
+    assert torch.equal(graphs(images, widths), eager(images, widths))
     for ours, theirs in zip(graphed.buffers(), eager.buffers()):
         assert torch.equal(ours, theirs)  # the warm-up passes' statistics were undone
     assert len(graphs.graphs) == 1
-    graphs(images)
+    graphs(images, widths.flip(0))
     assert len(graphs.graphs) == 1  # one capture per shape
     graphs.clear()
     assert not graphs.graphs
@@ -94,10 +94,10 @@ def test_a_failed_capture_falls_back_to_eager_steps(monkeypatch, caplog):
         raise RuntimeError("operation not permitted when stream is capturing")
 
     monkeypatch.setattr(torch.cuda, "make_graphed_callables", fail)
-    images = torch.randn(2, 1, 32, 64)
+    images, widths = torch.randn(2, 1, 32, 64), torch.tensor([64, 30])
     eager, model = small_crnn(), small_crnn()
     graphs = TrainingGraphs(model)
-    assert torch.equal(graphs(images), eager(images))
+    assert torch.equal(graphs(images, widths), eager(images, widths))
     assert graphs.failed and "training goes on eagerly" in caplog.text
     assert not graphs.accepts(images)
 
@@ -110,3 +110,38 @@ def test_graphs_are_for_small_training_batches_on_a_gpu_only():
         assert not graphs.accepts(torch.randn(9, 1, 32, 64, device="cuda"))
         graphs.module.eval()
         assert not graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
+
+
+def test_the_margin_covers_how_far_past_its_edge_an_image_s_last_frame_sees():
+    """ocr.geometry.MARGIN: the columns after an image that its own frames read."""
+    torch.manual_seed(0)
+    model = small_crnn().eval()
+    width, images = 120, torch.randn(1, 1, 32, 400)
+    with torch.no_grad():
+        base = model.cnn(images)
+        reach = 0
+        for column in range(width, width + 64):
+            moved = images.clone()
+            moved[..., column] += 5
+            changed = (model.cnn(moved) - base).abs().amax(dim=(0, 1, 2)) > 0
+            if changed[: output_frames(width)].any():
+                reach = column - width + 1
+    assert reach == MARGIN
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_an_image_s_own_frames_ignore_the_rest_of_its_batch(training):
+    torch.manual_seed(0)
+    model = small_crnn().train(training)
+    model.cnn.eval()  # batch statistics in training mode mix the batch by design; the rest must not
+    short = torch.randn(1, 1, 32, 50)
+    batch = torch.randn(3, 1, 32, 300)
+    batch[0, :, :, :50] = short[0]
+    batch[0, :, :, 50:] = 0.3  # its own background after it
+    widths = torch.tensor([50, 300, 170])
+    alone = model(torch.cat([short, torch.full((1, 1, 32, MARGIN + 6), 0.3)], dim=3), torch.tensor([50]))
+    together = model(batch, widths)
+    frames = output_frames(50)
+    assert torch.allclose(alone[0, :frames], together[0, :frames], atol=1e-5)
+    # Without widths every frame reads the whole padded row: the padding leaks in.
+    assert not torch.allclose(model(batch)[0, :frames], together[0, :frames], atol=1e-3)

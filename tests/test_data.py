@@ -15,8 +15,7 @@ from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
 from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
-from ocr.models.frames import min_width, output_frames
-from ocr.text import min_frames
+from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
 
@@ -181,18 +180,18 @@ def test_python_packages_lend_their_fonts_type_1_included_and_symbol_fonts_left_
 def test_collate_pads_right_with_each_images_background():
     dark = np.full((32, 20), 10, np.uint8)
     light = np.full((32, 45), 200, np.uint8)
-    batch = collate([(0, dark, "a"), None, (1, light, "bb")])
-    assert batch["images"].shape == (2, 1, 32, 48)  # widest 45, rounded up to a multiple of 8
+    batch = collate([(0, dark, "a"), (5, None, "lost"), (1, light, "bb")])
+    assert batch["images"].shape == (2, 1, 32, 72)  # widest 45 + the margin 27, rounded up to a multiple of 8
     assert batch["images"].dtype == torch.uint8
     assert (batch["images"][0, 0, :, 20:] == 10).all()
     assert (batch["images"][1, 0, :, 45:] == 200).all()
     assert batch["widths"].tolist() == [20, 45] and batch["labels"] == ["a", "bb"]
-    assert batch["skipped"] == 1
+    assert batch["unreadable"] == [(5, "lost")]  # counted by evaluation as read wrong
     x = normalize(batch["images"])
     assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
 
 
-def test_training_batches_are_padded_coarser_on_a_gpu_unless_told():
+def test_batches_are_padded_coarser_on_a_gpu_unless_told():
     class OneImage(list):
         widths = np.array([45])
 
@@ -204,9 +203,9 @@ def test_training_batches_are_padded_coarser_on_a_gpu_unless_told():
     }
     for device, told, multiple in [(None, None, 8), ("cpu", None, 8), ("cuda", None, 32), ("cuda", 16, 16)]:
         module.trainer, module.width_multiple = trainer.get(device), told
-        assert module.loader(images, train=True).collate_fn.keywords["multiple"] == multiple
-        assert module.loader(images, train=False).collate_fn.keywords["multiple"] == 8  # as evaluate.py pads
-        assert collate(images, multiple)["images"].shape[-1] == -(-45 // multiple) * multiple
+        for train in (True, False):
+            assert module.loader(images, train=train).collate_fn.keywords["multiple"] == multiple
+        assert collate(images, multiple)["images"].shape[-1] == -(-(45 + MARGIN) // multiple) * multiple
 
 
 @pytest.mark.parametrize("height", [32, 31])
@@ -273,11 +272,11 @@ def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_
     from ocr.data.synth import render_early
 
     cfg = train_cfg("data.count=120", "data.test_count=12", f"data.cache_dir={tmp_path / 'early'}")
-    thread = render_early(cfg)  # what train.py starts before it imports torch and Lightning
-    assert thread is not None
-    # The data module takes the early sets over: their words are not drawn again.
+    sets = render_early(cfg)  # what train.py starts before it imports torch and Lightning
+    assert sets is not None and sets.rendering is not None
+    # train.py hands the sets to the data module: their words are not drawn again.
     monkeypatch.setattr(SynthSets, "draw", lambda *a: pytest.fail("words drawn twice"))
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, sets=sets)
     assert dm.sets.folder("train").parent == tmp_path / "early"
     # The data module does not render again: it waits on the stores' locks for the thread.
     monkeypatch.setattr(render_module, "render_word", lambda *a, **k: pytest.fail("rendered twice"))
@@ -285,17 +284,13 @@ def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_
     # The thread has written every store when prepare_data returns; it may still be
     # closing its pool, so it is given a moment to end rather than asserted dead at once.
     assert all(store.is_complete(dm.sets.folder(split)) for split in ("train", "test"))
-    thread.join(timeout=30)
-    assert not thread.is_alive()
+    sets.rendering.join(timeout=30)
+    assert not sets.rendering.is_alive()
     dm.setup("fit")
     assert len(dm.train_set) + len(dm.val_set) == 120 and len(dm.test_sets["synth_test"]) == 12
     # Nothing to start for data users bring, nor before a checkpoint decides the alphabet.
     assert render_early(train_cfg("data=folder", "data.root=somewhere")) is None
     assert render_early(train_cfg("init_from=some.ckpt")) is None
-    # Taken once: a data module built later, or with other arguments, makes its own sets.
-    assert SynthSets.shared(alphabet="ab", cache_dir=str(tmp_path)) is not SynthSets.shared(
-        alphabet="ab", cache_dir=str(tmp_path)
-    )
 
 
 def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
@@ -378,7 +373,7 @@ def test_words_with_every_letter_effect_render_at_model_height():
         renderer="layered", height=(24, 64), tight=0.5, width_scale=(0.7, 1.2), bold=1.0, outline=1.0, shadow=1.0
     )
     images = [render_word(job(words, seed=4, **style), i) for i in range(len(words))]
-    assert all(im.shape[0] == 32 and im.shape[1] >= min_width(min_frames(w)) for im, w in zip(images, words))
+    assert all(im.shape[0] == 32 and im.shape[1] >= label_width(w) for im, w in zip(images, words))
     assert len({im.tobytes() for im in images}) == len(images)
 
 
@@ -408,22 +403,23 @@ def test_neighbouring_letters_and_uneven_light_are_drawn_beside_the_word():
         render_word(job(words, seed=4, renderer="layered", tight=0.5, neighbours=1.0, lighting=1.0), i)
         for i in range(20)
     ]
-    assert all(im.shape[0] == 32 and im.shape[1] >= min_width(min_frames(w)) for im, w in zip(images, words))
+    assert all(im.shape[0] == 32 and im.shape[1] >= label_width(w) for im, w in zip(images, words))
 
 
 def test_batch_augmentation_draws_per_image_and_stays_in_range():
     from ocr.data.augment import Augment
 
     torch.manual_seed(0)
-    images = torch.rand(64, 1, 32, 80) * 2 - 1
+    images, widths = torch.rand(64, 1, 32, 80) * 2 - 1, torch.full((64,), 53)
     for ops in ({"invert": 0.5, "contrast": 0.5, "noise": 0.5, "blur": 0.5}, {"lowres": 0.5}):
-        out = Augment(**ops)(images)
+        out, out_widths = Augment(**ops)(images, widths)
         assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1, ops
+        assert torch.equal(out_widths, widths)
         changed = (out - images).abs().flatten(1).amax(1) > 1e-6
         assert 0 < changed.sum() < 64, ops  # each image draws its own changes
-    assert torch.equal(Augment()(images), images)
+    assert torch.equal(Augment()(images, widths)[0], images)
     # Low resolution takes detail away: neighbouring pixels come closer together.
-    smoothed = Augment(lowres=1.0)(images)
+    smoothed, _ = Augment(lowres=1.0)(images, widths)
     assert smoothed.diff(dim=-1).abs().mean() < 0.7 * images.diff(dim=-1).abs().mean()
 
 
@@ -432,16 +428,17 @@ def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_l
 
     torch.manual_seed(0)
     widths = torch.randint(40, 101, (64,))
-    images = torch.ones(64, 1, 32, 100)  # white padding; dark "text" over each image's own width
+    images = torch.ones(64, 1, 32, 100 + MARGIN)  # white padding; dark "text" over each image's own width
     for i, w in enumerate(widths.tolist()):
         images[i, :, 8:24, :w] = -1
     labels = ["abcde"] * 32 + ["abcdefghijklmnopqrst"] * 32
-    out = Augment(stretch=1.0)(images, widths, labels)
+    out, stretched = Augment(stretch=1.0)(images, widths, labels)
     extents = torch.tensor([int((out[i, 0, 16] < 0).nonzero().max()) + 1 for i in range(64)])
-    ratios, needed = extents / widths, torch.tensor([min_width(min_frames(label)) for label in labels])
-    assert extents.max() <= 100 and (extents >= needed - 1).all()
+    ratios, needed = extents / widths, torch.tensor([label_width(label) for label in labels])
+    assert extents.max() <= 100 and (extents >= needed - 1).all()  # each image keeps its margin
+    assert ((stretched - extents).abs() <= 1).all()  # the widths follow the text
     free = needed < 0.6 * widths  # labels that leave the factor unclamped
     assert ratios[free].min() > 0.55 and ratios[free].max() < 1.45
     assert (ratios[free] < 0.9).sum() > 5 and (ratios[free] > 1.1).sum() > 3  # condensed and widened
     assert (ratios[~free] >= 0.6).all() and (ratios[~free] > 1.5).any()  # long labels kept readable
-    assert torch.equal(Augment(stretch=1.0)(images), images)  # no widths: left alone
+    assert torch.equal(Augment(stretch=1.0)(images, widths)[0], images)  # no labels: left alone

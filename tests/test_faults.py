@@ -1,7 +1,10 @@
 """Nothing lost: killed runs resume, killed renders complete, shared caches render once,
 non-finite losses are caught, a full disk leaves the last checkpoint whole."""
 
+import csv
 import errno
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from PIL import Image
 
 from ocr.callbacks import AtomicCheckpointIO
 from ocr.checkpoint import load_checkpoint
@@ -65,8 +69,30 @@ def saved_step(path: Path) -> int:
         return -1
 
 
+def csv_rows(run: Path) -> list[dict]:
+    path = run / "csv" / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def validated(run: Path) -> bool:
+    return any(row.get("val/cer") for row in csv_rows(run))
+
+
+# Where a run is killed: before its first validation (step 3 of 10 in the first epoch),
+# in the middle of its second epoch, and just after its first validation.
+KILL_POINTS = {
+    "before the first validation": lambda run: saved_step(run / "checkpoints" / "last.ckpt") >= 3,
+    "mid-epoch": lambda run: saved_step(run / "checkpoints" / "last.ckpt") >= 15,
+    "after an epoch": validated,
+}
+
+
 @pytest.mark.slow
-def test_kill_9_during_training_then_the_same_command_resumes(tmp_path, cache_dir):
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_during_training_then_the_same_command_resumes_keeping_every_log(tmp_path, cache_dir, point):
     run = tmp_path / "run"
     last = run / "checkpoints" / "last.ckpt"
     command = [
@@ -76,19 +102,34 @@ def test_kill_9_during_training_then_the_same_command_resumes(tmp_path, cache_di
         f"hydra.run.dir={run}",
         "ckpt_path=last",
         "callbacks.last_checkpoint.every_n_train_steps=3",
+        "logger.csv.flush_logs_every_n_steps=1",
         "test=false",
     ]
     process = start([*command, "trainer.max_epochs=100"])
-    wait_for(lambda: saved_step(last) >= 12 or process.poll() is not None, what="a checkpoint")
+    wait_for(lambda: KILL_POINTS[point](run) or process.poll() is not None, what=point)
+    wait_for(lambda: saved_step(last) >= 3 or process.poll() is not None, what="a checkpoint")
     kill(process)
     step = saved_step(last)
-    assert step >= 12
+    assert step >= 3
     for checkpoint in (run / "checkpoints").glob("*.ckpt"):  # nothing truncated
         load_checkpoint(checkpoint)
+    before = csv_rows(run)
+    events = {p: p.stat().st_size for p in (run / "tensorboard").glob("events.out.tfevents.*")}
+    assert events and (before or point == "before the first validation")
     epoch = load_checkpoint(last)["epoch"]
     result = run_entry_point(*command, f"trainer.max_epochs={epoch + 2}")
     assert "Restoring states from the checkpoint path at" in result.stderr + result.stdout
     assert saved_step(last) > step
+    # Every row logged before the kill is still there, the resumed run's rows after them.
+    after = csv_rows(run)
+    assert len(after) > len(before)
+    kept = [{k: v for k, v in row.items() if v} for row in after[: len(before)]]
+    assert kept == [{k: v for k, v in row.items() if v} for row in before]
+    assert any(row.get("val/cer") for row in after[len(before) :])
+    # TensorBoard keeps the killed run's event files and adds the resumed run's.
+    for path, size in events.items():
+        assert path.stat().st_size >= size
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) > len(events)
 
 
 @pytest.mark.slow
@@ -128,7 +169,7 @@ def test_a_non_finite_step_is_skipped_and_counted(train_cfg, monkeypatch):
     pl.seed_everything(cfg.seed, workers=True)
     instantiate(cfg.data)
     initial = {k: v.clone() for k, v in instantiate(cfg.model).named_parameters()}
-    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels: logits.float().sum() * float("nan"))
+    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels, widths: logits.float().sum() * float("nan"))
     _, objects = train(cfg)
     model = objects["model"]
     assert model.nonfinite_steps == 1
@@ -150,7 +191,7 @@ def test_the_fused_optimiser_still_clips_the_gradient_norm():
 
 
 def test_a_loss_that_stays_non_finite_stops_the_run_naming_the_batch(train_cfg, monkeypatch):
-    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels: logits.float().sum() * float("inf"))
+    monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels, widths: logits.float().sum() * float("inf"))
     with pytest.raises(NonFiniteLossError, match=r"3 steps in a row.*labels of lengths"):
         train(train_cfg("model.max_nonfinite_steps=3", "test=false"))
 
@@ -212,3 +253,97 @@ def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_
     _, recipe = train(train_cfg("experiment=finetune", "debug=fdr", f"init_from={checkpoint}", *folder))
     assert recipe["model"].codec.alphabet == first["model"].codec.alphabet
     assert recipe["model"].augment.stretch > 0 and recipe["trainer"].global_step == 1
+
+
+def test_images_that_cannot_be_read_count_as_wrong_readings(tmp_path):
+    from ocr.evaluation import evaluate
+    from ocr.hydra_utils import compose_config
+
+    from .test_inference import save_untrained
+
+    root = tmp_path / "words"
+    root.mkdir()
+    for i in range(3):
+        Image.new("L", (60, 20), 200).save(root / f"{i}.png")
+    (root / "broken.png").write_bytes(b"not an image")
+    (root / "gt.txt").write_text("0.png\tab\n1.png\tcd\n2.png\tef\nbroken.png\tgh\nmissing.png\tij\n")
+    out = tmp_path / "eval"
+    checkpoint = save_untrained(tmp_path / "m.ckpt")
+    overrides = [f"ckpt_path={checkpoint}", "data=folder", f"data.root={root}", "num_workers=0", "precision=32"]
+    results = evaluate(compose_config("evaluate", overrides, out))
+    assert results["words"]["n"] == 5 and results["words"]["unreadable"] == 2
+    assert results["words"]["word_accuracy"] <= 3 / 5
+    saved = json.loads((out / "metrics.json").read_text())
+    assert sorted(Path(p).name for p in saved["unreadable_files"]["words"]) == ["broken.png", "missing.png"]
+    rows = (out / "predictions.tsv").read_text().splitlines()
+    assert len(rows) == 6 and sum(row.split("\t")[3] == "" for row in rows[1:]) >= 2
+
+
+def test_an_evaluation_killed_before_its_end_leaves_no_metrics(tmp_path, monkeypatch):
+    """metrics.json is written last: its presence means the other outputs are whole."""
+    from ocr import evaluation
+    from ocr.hydra_utils import compose_config
+
+    from .test_inference import save_untrained
+
+    root = tmp_path / "words"
+    root.mkdir()
+    Image.new("L", (60, 20), 200).save(root / "0.png")
+    (root / "gt.txt").write_text("0.png\tab\n")
+    checkpoint = save_untrained(tmp_path / "m.ckpt")
+    cfg = compose_config("evaluate", [f"ckpt_path={checkpoint}", "data=folder", f"data.root={root}"], tmp_path / "e")
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "write_grids", killed)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.evaluate(cfg)
+    assert (tmp_path / "e" / "predictions.tsv").is_file() and not (tmp_path / "e" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.val_fraction=1.0", r"data.val_fraction must be >= 0 and < 1, got 1.0"),
+        ("trainer.max_epochs=abc", r"trainer.max_epochs must be a whole number >= -1, got 'abc'"),
+        ("data.batch_size=0", r"data.batch_size must be >= 1, got 0"),
+        ("model.lr=-1", r"model.lr must be >= 0, got -1"),
+        ("data.count=1.5", r"data.count must be a whole number >= 2, got 1.5"),
+    ],
+)
+def test_nonsense_option_values_are_named_before_anything_runs(train_cfg, override, message):
+    with pytest.raises(ValueError, match=message):
+        train(train_cfg(override))
+
+
+def test_no_validation_split_trains_on_everything_and_keeps_the_lowest_training_loss(train_cfg, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ocr")
+    metrics, objects = train(train_cfg("data.val_fraction=0", "trainer.max_epochs=2"))
+    trainer = objects["trainer"]
+    assert len(objects["datamodule"].train_set) == 200 and trainer.current_epoch == 2
+    assert not any(type(c).__name__ == "EarlyStopping" for c in trainer.callbacks)
+    assert trainer.checkpoint_callback.monitor == "train/loss_epoch"
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file() and 0 <= metrics["test/char_accuracy"] <= 1
+    assert caplog.text.count("data.val_fraction=0: no validation") == 1
+
+
+def test_a_second_run_in_a_busy_run_directory_is_refused(train_cfg, tmp_path):
+    from ocr.files import RunDirectoryBusy, lock_run_directory
+
+    with lock_run_directory(tmp_path):
+        with pytest.raises(RunDirectoryBusy, match="another run is writing to"):
+            train(train_cfg("debug=fdr"))
+    # A run killed with -9 leaves no lock behind: the operating system drops it.
+    holder = start(
+        [
+            "-c",
+            f"from ocr.files import lock_run_directory as l; c = l({str(tmp_path)!r}); c.__enter__(); "
+            "print('held', flush=True); import time; time.sleep(600)",
+        ]
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunDirectoryBusy):
+        lock_run_directory(tmp_path).__enter__()
+    kill(holder)
+    train(train_cfg("debug=fdr"))

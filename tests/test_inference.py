@@ -3,6 +3,7 @@
 import json
 import math
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,7 +204,7 @@ def test_views_at_other_widths_are_averaged_into_the_words_scores(checkpoint, wo
     decode = Decoder(codec, "dictionary", lexicon=["cart 500", "cut 100"], scales=[1.0, 1.5])
     sure = _clear(codec.alphabet, "cut")  # a wider view that reads "cut" clearly
     assert decode(_doubtful_cat(codec.alphabet))[0] == ["cart"]  # one view
-    assert decode(_doubtful_cat(codec.alphabet), [sure])[0] == ["cut"]  # the two views
+    assert decode(_doubtful_cat(codec.alphabet), views=[(sure, None)])[0] == ["cut"]  # the two views
     with pytest.raises(ValueError, match="several widths"):
         Decoder(codec, "greedy", scales=[1.0, 1.5])
     # Through the Recognizer: each batch is also read stretched (padding and all).
@@ -228,7 +229,7 @@ class FixedModel:
     def __init__(self, logits: np.ndarray):
         self.fixed = logits
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
+    def logits(self, pixels: np.ndarray, widths: np.ndarray) -> np.ndarray:
         return self.fixed
 
 
@@ -237,9 +238,10 @@ def test_several_models_score_every_candidate_together(checkpoint, word, tmp_pat
     doubtful, sure = FixedModel(_doubtful_cat(alphabet)), FixedModel(_clear(alphabet, "cut"))
     decode = {"method": "dictionary", "lexicon": ["cart 500", "cut 100"]}
     pixels = pad_batch([np.zeros((32, 40), dtype=np.uint8)])
-    assert Recognizer([doubtful], CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cart"
+    frames = [4 * (_doubtful_cat(alphabet).shape[1] - 1)]  # a width whose frames are all the logits
+    assert Recognizer([doubtful], CTCCodec(alphabet), 32, decode=decode).read_batch(pixels, frames)[0].text == "cart"
     for models in ([doubtful, sure], [sure, doubtful]):  # the second model is sure: "cut", in any order
-        assert Recognizer(models, CTCCodec(alphabet), 32, decode=decode).read_batch(pixels)[0].text == "cut"
+        assert Recognizer(models, CTCCodec(alphabet), 32, decode=decode).read_batch(pixels, frames)[0].text == "cut"
     # Models on different devices (or ONNX) share batches padded on the host, not by the first model.
     on_device = FixedModel(_doubtful_cat(alphabet))
     on_device.pad = lambda images: pytest.fail("an ensemble's batch was padded by its first model")
@@ -303,17 +305,45 @@ def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_pat
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     scripted = torch.jit.load(str(ts_path))
     rng = np.random.default_rng(0)
-    for width in (8, 41, 128, 333):
-        images = rng.integers(0, 256, size=(3, 1, 32, width), dtype=np.uint8)
+    for width, batch in ((8, 1), (41, 3), (128, 5), (333, 2)):
+        images = rng.integers(0, 256, size=(batch, 1, 32, width), dtype=np.uint8)
+        widths = rng.integers(1, width + 1, size=batch)
         with torch.no_grad():
-            reference = model(torch.from_numpy(images)).numpy()
-            traced = scripted(torch.from_numpy(images)).numpy()
-        exported = session.run(None, {"images": images})[0]
+            reference = model(torch.from_numpy(images), torch.from_numpy(widths)).numpy()
+            traced = scripted(torch.from_numpy(images), torch.from_numpy(widths)).numpy()
+        exported = session.run(None, {"images": images, "widths": widths})[0]
         assert np.abs(exported - reference).max() < 1e-4 and np.abs(traced - reference).max() < 1e-4, width
     readers = [Recognizer.load(p, precision="32") for p in (checkpoint, onnx_path, ts_path)]
     images = [rng.integers(0, 256, size=(32, w), dtype=np.uint8) for w in (20, 64, 200)]
     texts = [[r.text for r in reader.read_prepared(images)] for reader in readers]
     assert texts[0] == texts[1] == texts[2]
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "dictionary"])
+def test_a_reading_does_not_depend_on_the_other_images_in_its_batch(checkpoint, tmp_path, method):
+    """The same image alone, among narrow images and beside a 20000x20 image reads the
+    same, with the same confidence, from a checkpoint, ONNX and TorchScript alike."""
+    sharp = torch.load(checkpoint, weights_only=True)  # an untrained model's readings barely move: sharpen them
+    sharp["state_dict"]["model.rnn.1.embedding.weight"] *= 30
+    torch.save(sharp, tmp_path / "sharp.ckpt")
+    model = model_from_checkpoint(tmp_path / "sharp.ckpt")
+    paths = [tmp_path / "sharp.ckpt"]
+    if method == "greedy":
+        paths += [export_onnx(model, tmp_path / "m.onnx"), export_torchscript(model, tmp_path / "m.ts")]
+    rng = np.random.default_rng(3)
+    word = rng.integers(0, 256, size=(32, 70), dtype=np.uint8)
+    narrow = [rng.integers(0, 256, size=(32, int(w)), dtype=np.uint8) for w in rng.integers(8, 40, 15)]
+    huge = np.full((20, 20000), 240, dtype=np.uint8)
+    huge[5:15, ::7] = 10
+    for path in paths:
+        decode = {"method": method, "lexicon": ["abc", "cab", "bac 5", "a1"]}
+        reader = Recognizer.load(path, precision="32", batch_size=64, decode=decode)
+        alone = reader.read([word])[0]
+        for batch, position in ((narrow + [word], len(narrow)), ([huge, word], 1), ([word, huge] + narrow, 0)):
+            together = reader.read(batch)[position]
+            assert together.text == alone.text and together.confidence == pytest.approx(alone.confidence, rel=1e-5), (
+                path
+            )
 
 
 def test_padding_where_the_model_runs_reads_the_same(checkpoint, monkeypatch):
@@ -345,7 +375,9 @@ def test_export_writes_a_float16_checkpoint_without_optimiser_state(checkpoint, 
     run_entry_point("export.py", f"ckpt_path={checkpoint}", "format=fp16", f"output={tmp_path / 'm.ckpt'}")
     slim = load_checkpoint(tmp_path / "m.ckpt")
     assert set(slim) == {"state_dict", "hyper_parameters", "data_config"}
-    assert all(v.dtype == torch.float16 for v in slim["state_dict"].values() if v.is_floating_point())
+    floats = {k: v.dtype for k, v in slim["state_dict"].items() if v.is_floating_point()}
+    assert all(dtype == torch.float16 for k, dtype in floats.items() if not k.endswith(("running_mean", "running_var")))
+    assert all(dtype == torch.float32 for k, dtype in floats.items() if k.endswith(("running_mean", "running_var")))
 
 
 @pytest.mark.slow
@@ -437,3 +469,22 @@ def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
     run_entry_point("evaluate.py", "data=folder", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'eval'}")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(DEFAULT_MODEL) and metrics["n"] == 2
+
+
+def test_predict_writes_its_output_whole_and_quotes_odd_file_names(checkpoint, word, tmp_path):
+    import csv
+
+    from ocr.hydra_utils import compose_config
+    from ocr.prediction import predict
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["plain.png", "tab\there.png", "new\nline.png", 'quote".png']
+    for name in names:
+        word.save(folder / name)
+    out = tmp_path / "out.tsv"
+    predict(compose_config("predict", [f"ckpt_path={checkpoint}", f"inputs={folder}", f"output={out}"], tmp_path))
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    assert sorted(Path(row[0]).name for row in rows) == sorted(names) and all(len(row) == 3 for row in rows)
+    assert not list(tmp_path.glob(".out.tsv.tmp-*"))

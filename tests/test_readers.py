@@ -7,7 +7,8 @@ from PIL import Image
 
 from ocr.data.datamodule import FolderDataModule
 from ocr.data.labels import LabelFileError, read_gt_file, read_trdg_folder, screen
-from ocr.data.lmdb_store import LmdbImages, main as lmdb_convert
+from ocr.data.lmdb_store import LmdbImages
+from ocr.data.lmdb_store import main as lmdb_convert
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -'"
 

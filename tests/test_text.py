@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ocr.text import BLANK, CTCCodec, check_alphabet, min_frames
+from ocr.geometry import min_frames
+from ocr.text import BLANK, CTCCodec, check_alphabet
 
 
 def test_encode_concatenates_indices_and_keeps_lengths_on_host():

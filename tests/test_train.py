@@ -26,7 +26,9 @@ def accuracy_on(model, datamodule, dataset) -> float:
     metrics = TextMetrics()
     recognizer = Recognizer.from_model(model, "cpu", "32")
     for batch in datamodule.loader(dataset, train=False):
-        metrics.update([r.text for r in recognizer.read_batch(batch["images"].numpy())], batch["labels"])
+        metrics.update(
+            [r.text for r in recognizer.read_batch(batch["images"].numpy(), batch["widths"].numpy())], batch["labels"]
+        )
     return float(metrics.compute()["char_accuracy"])
 
 
@@ -46,6 +48,7 @@ def test_training_lowers_the_loss_and_learns_the_images(train_cfg, tmp_path):
         f"data.words_file={numbers}",
         "data.count=256",
         "data.test_count=32",
+        "data.batch_size=8",  # 720 updates: past CTC's slow start whatever the seed (1, 2 and 1234 tried)
         "trainer.max_epochs=30",
         "trainer.precision=32",
         "model.nHidden=48",
@@ -96,7 +99,7 @@ def test_run_directory_holds_config_checkpoints_logs_and_test_metrics(train_cfg,
     # Checkpoints load without unpickling code, with plain hyperparameters.
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
     assert type(checkpoint["hyper_parameters"]) is dict
-    assert checkpoint["data_config"]["_target_"].endswith("SynthDataModule")
+    assert checkpoint["data_config"]["name"] == "synth" and "_target_" not in checkpoint["data_config"]
 
 
 def test_resume_from_last_checkpoint_continues_the_run(train_cfg, tmp_path):

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ocr.models.frames import min_width
-from ocr.text import min_frames
+from ocr.geometry import MARGIN, label_width
 
 
 @dataclass
@@ -30,10 +29,11 @@ class Augment:
     stretch: float = 0.0  # width x [0.6, 1.4]: condensed and wide lettering (needs widths and labels)
 
     def __call__(
-        self, images: torch.Tensor, widths: torch.Tensor | None = None, labels: Sequence[str] | None = None
-    ) -> torch.Tensor:
-        """``widths``: each image's width before padding; with ``labels`` they bound the
-        stretch, so that no text is cut off and each label keeps the frames it needs."""
+        self, images: torch.Tensor, widths: torch.Tensor, labels: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The changed images and their widths. ``widths``: each image's width before
+        padding, on the host; with ``labels`` they bound the stretch, so that no text is cut off, each
+        label keeps the frames it needs and each image keeps its margin of background."""
         b = images.shape[0]
 
         def chosen(p: float) -> torch.Tensor:
@@ -51,15 +51,17 @@ class Augment:
             x = torch.where(chosen(self.invert), -x, x)
         if self.blur:
             x = torch.where(chosen(self.blur), _blur(x), x)
-        if self.stretch and widths is not None and labels is not None:
-            factors = _stretch_factors(widths, labels, x.shape[-1]).to(x.device, non_blocking=True)
-            x = torch.where(chosen(self.stretch), _stretch(x, factors), x)
+        if self.stretch and labels is not None:
+            factors = _stretch_factors(widths, labels, x.shape[-1] - MARGIN)
+            factors = torch.where(torch.rand(b) < self.stretch, factors, torch.ones(b))
+            x = _stretch(x, factors.to(x.device, non_blocking=True))
+            widths = torch.ceil(widths * factors).long()
         if self.lowres:
             x = torch.where(chosen(self.lowres), _lowres(x, float(torch.empty(1).uniform_(0.3, 0.7))), x)
         if self.noise:
             noisy = x + torch.randn_like(x) * uniform(0.0, 0.15)
             x = torch.where(chosen(self.noise), noisy.clamp(-1, 1), x)
-        return x
+        return x, widths
 
 
 def _blur(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
@@ -83,7 +85,7 @@ def _stretch_factors(widths: torch.Tensor, labels: Sequence[str], padded: int, l
     stays inside the padded width and wide enough for its label's CTC frames."""
     widths = widths.float().clamp(min=1)
     factors = torch.empty(len(widths)).uniform_(math.log(low), math.log(high)).exp()
-    needed = torch.tensor([min_width(min_frames(label)) for label in labels], dtype=torch.float32)
+    needed = torch.tensor([label_width(label) for label in labels], dtype=torch.float32)
     return torch.minimum(torch.maximum(factors, needed / widths), padded / widths)
 
 

@@ -13,29 +13,31 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from ocr.data.images import batch_height, pad_batch
+from ocr.data.images import batch_height, pad_batch, padded_width
 
 # Widths are padded up to a multiple of this (friendlier kernel shapes, fewer shapes).
 WIDTH_MULTIPLE = 8
 
-Item = tuple[int, np.ndarray, str]  # (index in its dataset, uint8 image imgH x w, label)
+# (index in its dataset, uint8 image imgH x w or None when it cannot be read, label)
+Item = tuple[int, np.ndarray | None, str]
 
 
-def collate(items: Sequence[Item | None], multiple: int = WIDTH_MULTIPLE) -> dict:
+def collate(items: Sequence[Item], multiple: int = WIDTH_MULTIPLE) -> dict:
     """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``,
-    W padded up to a multiple of ``multiple``.
+    W padded for ``pad_batch`` up to a multiple of ``multiple``.
 
-    Items that a dataset could not read arrive as None; they are dropped and counted
-    in ``skipped``.
+    Items whose image could not be read are left out of these and listed in
+    ``unreadable`` as (index, label): evaluation counts them as wrong readings.
     """
-    kept = [item for item in items if item is not None]
+    kept = [item for item in items if item[1] is not None]
+    unreadable = [(index, label) for index, image, label in items if image is None]
     if not kept:
         return {
             "images": torch.zeros(0, 1, 1, multiple, dtype=torch.uint8),
             "widths": torch.zeros(0, dtype=torch.long),
             "labels": [],
             "index": torch.zeros(0, dtype=torch.long),
-            "skipped": len(items),
+            "unreadable": unreadable,
         }
     batch = pad_batch([image for _, image, _ in kept], multiple)
     widths = [image.shape[1] for _, image, _ in kept]
@@ -44,7 +46,7 @@ def collate(items: Sequence[Item | None], multiple: int = WIDTH_MULTIPLE) -> dic
         "widths": torch.tensor(widths, dtype=torch.long),
         "labels": [label for _, _, label in kept],
         "index": torch.tensor([index for index, _, _ in kept], dtype=torch.long),
-        "skipped": len(items) - len(kept),
+        "unreadable": unreadable,
     }
 
 
@@ -54,7 +56,7 @@ def pad_on_device(images: Sequence[np.ndarray], device: torch.device, multiple: 
     concatenation per batch instead of a copy per image (a GPU reads faster than the
     host pads)."""
     height, widths = batch_height(images), np.array([image.shape[1] for image in images])
-    width = -(-int(widths.max()) // multiple) * multiple
+    width = padded_width(widths, multiple)
     pinned = device.type == "cuda"  # so that the copies below do not wait for the GPU
     strip = torch.empty((height, int(widths.sum())), dtype=torch.uint8, pin_memory=pinned)
     np.concatenate(images, axis=1, out=strip.numpy())

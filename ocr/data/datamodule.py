@@ -17,6 +17,8 @@ from ocr.data.labels import read_gt_file, read_trdg_folder, screen
 from ocr.data.lmdb_store import LmdbImages
 from ocr.data.store import ImageStore
 from ocr.data.synth import SPLITS, SynthSets
+from ocr.files import check_plain
+from ocr.options import check_number
 from ocr.text import check_alphabet
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,12 @@ class OCRDataModule(pl.LightningDataModule):
         width_multiple: int | None = None,
     ):
         super().__init__()
+        check_number("data.batch_size", batch_size, int, minimum=1)
+        check_number("data.eval_batch_size", eval_batch_size, int, minimum=1, optional=True)
+        check_number("data.num_workers", num_workers, int, minimum=0)
+        check_number("data.max_width", max_width, int, minimum=8)
+        check_number("data.val_fraction", val_fraction, float, minimum=0, below=1)
+        check_number("data.width_multiple", width_multiple, int, minimum=1, optional=True)
         self.alphabet = check_alphabet(alphabet)
         self.imgH, self.max_width, self.width_multiple = imgH, max_width, width_multiple
         self.batch_size = batch_size
@@ -59,8 +67,10 @@ class OCRDataModule(pl.LightningDataModule):
     def prepare_data(self, splits: tuple[str, ...] = ("train", "test")) -> None:
         """Make what ``splits`` need on disk (nothing for data users bring)."""
 
-    def loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        trainer = self.trainer
+    def loader(self, dataset: Dataset, train: bool, sharded: bool = True) -> DataLoader:
+        """Batches of ``dataset`` of similar widths; ``sharded``: each DDP rank gets its
+        share (``False``: this process reads it all)."""
+        trainer = self.trainer if sharded else None
         sampler = WidthBatchSampler(
             dataset.widths,
             self.batch_size if train else self.eval_batch_size,
@@ -73,20 +83,17 @@ class OCRDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=functools.partial(collate, multiple=self.padded_width_multiple(train)),
+            collate_fn=functools.partial(collate, multiple=self.padded_width_multiple()),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0 and train,
         )
 
-    def padded_width_multiple(self, train: bool) -> int:
-        """Batches' width multiple. Evaluation: 8, as evaluate.py and the Recognizer pad, so
-        that a run's validation and test figures are what evaluate.py gives for its
-        checkpoint. Training: ``width_multiple``, or by default 32 on a GPU, where each new
-        batch shape costs a cuDNN plan (~70 ms for a training step on an H100), and 8 on a
-        CPU, where padding costs compute."""
-        if not train:
-            return WIDTH_MULTIPLE
+    def padded_width_multiple(self) -> int:
+        """Batches' widths are padded up to a multiple of this: ``width_multiple``, or by
+        default 32 on a GPU, where each new batch shape costs a cuDNN plan (~70 ms for a
+        training step on an H100), and 8 on a CPU, where padding costs compute. (How much
+        padding a batch has does not change what the model reads: see ``ocr.geometry``.)"""
         if self.width_multiple:
             return self.width_multiple
         on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
@@ -111,12 +118,13 @@ class SynthDataModule(OCRDataModule):
     their pixels; a second run with the same settings renders nothing.
     """
 
-    def __init__(self, alphabet: str, cache_dir: str, **kwargs):
+    def __init__(self, alphabet: str, cache_dir: str, sets: SynthSets | None = None, **kwargs):
+        """``sets``: the sets of this config already started (``ocr.data.synth.render_early``)."""
         # SynthSets takes what the sets need (count, fonts, style, ...) and shares imgH,
         # max_width and seed with the batching; the rest is OCRDataModule's.
         own = {k: kwargs.pop(k) for k in SynthSets.options(kwargs) if k not in ("imgH", "max_width", "seed")}
         super().__init__(alphabet=alphabet, **kwargs)
-        self.sets = SynthSets.shared(
+        self.sets = sets or SynthSets(
             alphabet=alphabet, cache_dir=cache_dir, imgH=self.imgH, max_width=self.max_width, seed=self.seed, **own
         )
 
@@ -196,3 +204,40 @@ def _folders(value: str | list[str] | None) -> list[Path]:
     if value is None:
         return []
     return [Path(v).expanduser() for v in ([value] if isinstance(value, (str, Path)) else value)]
+
+
+# The data modules a checkpoint may name (by these names, never by a class path: nothing
+# read from a file becomes code), and the class paths of the configs that build them.
+DATA_MODULES = {"synth": SynthDataModule, "folder": FolderDataModule}
+_CONFIG_TARGETS = {f"{cls.__module__}.{cls.__name__}": name for name, cls in DATA_MODULES.items()}
+
+
+def checkpoint_data_config(config: dict) -> dict | None:
+    """A composed data config (``cfg.data``, resolved) as a checkpoint keeps it: the data
+    module's registered name and plain values; None for a data module of the user's own."""
+    name = _CONFIG_TARGETS.get(config.get("_target_"))
+    if name is None:
+        return None
+    return {"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}
+
+
+def datamodule_from_checkpoint(config: dict, overrides: dict) -> OCRDataModule:
+    """The data module a checkpoint's data config describes, with ``overrides`` for the
+    arguments it takes. Only registered data modules are built, from plain values; a
+    config that names anything else, or holds a ``_target_`` anywhere, is refused."""
+    config = dict(config)
+    target = config.pop("_target_", None)  # checkpoints written before the registry name classes
+    name = config.pop("name", None) or _CONFIG_TARGETS.get(target)
+    if name not in DATA_MODULES:
+        raise ValueError(
+            f"the checkpoint's data config names {target or name!r}, not one of the data modules "
+            f"{sorted(DATA_MODULES)}: name the data, e.g. data=folder data.root=DIR"
+        )
+    for key in ("_convert_", "_recursive_"):
+        config.pop(key, None)
+    check_plain(config, "the checkpoint's data_config")
+    config.update({k: v for k, v in overrides.items() if k in config or k in ("alphabet", "imgH")})
+    try:
+        return DATA_MODULES[name](**config)
+    except TypeError as err:
+        raise ValueError(f"the checkpoint's data config does not fit the {name} data module: {err}") from None

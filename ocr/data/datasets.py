@@ -12,8 +12,7 @@ from torch.utils.data import Dataset
 from ocr.data.batching import Item
 from ocr.data.images import ImageError, header_width, pad_to_width, read_image
 from ocr.data.store import ImageStore
-from ocr.models.frames import min_width
-from ocr.text import min_frames
+from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +38,25 @@ class StoreDataset(Dataset):
 
 def item_width(header: int, label: str) -> int:
     """The width an item will have: its image's, or wider where its label needs more frames."""
-    return max(header, min_width(min_frames(label)))
+    return max(header, label_width(label))
 
 
-def read_item(index: int, source, label: str, imgH: int, max_width: int, name: str) -> Item | None:
+def read_item(index: int, source, label: str, imgH: int, max_width: int, name: str) -> Item:
     """A labelled image read from a file or bytes, wide enough for its label's CTC
-    frames; None (reported) when it cannot be read."""
+    frames; its image None (reported) when it cannot be read."""
     try:
         image = read_image(source, imgH, max_width, name=name)
     except ImageError as err:
-        log.warning("skipped: %s", err)
-        return None
-    return index, pad_to_width(image, min_width(min_frames(label))), label
+        log.warning("unreadable: %s", err)
+        return index, None, label
+    return index, pad_to_width(image, label_width(label)), label
 
 
 class LabelledImages(Dataset):
     """Image files with labels, read lazily; what ``labels.py`` parsed and screened.
 
     Widths for batching come from the image headers, without decoding. An image that
-    fails to decode later is reported and skipped (the batch is one image shorter).
+    fails to decode later is reported and comes without pixels (see ``collate``).
     """
 
     def __init__(self, entries: Sequence[tuple[str, str]], imgH: int, max_width: int, name: str):
@@ -73,7 +72,7 @@ class LabelledImages(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> Item | None:
+    def __getitem__(self, i: int) -> Item:
         return read_item(i, self.paths[i], self.labels[i], self.imgH, self.max_width, self.paths[i])
 
 
@@ -94,10 +93,10 @@ class ConcatImages(Dataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def __getitem__(self, i: int) -> Item | None:
+    def __getitem__(self, i: int) -> Item:
         part = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        item = self.parts[part][i - int(self.offsets[part])]
-        return None if item is None else (i, item[1], item[2])
+        _, image, label = self.parts[part][i - int(self.offsets[part])]
+        return i, image, label
 
 
 class Subset(Dataset):
@@ -117,6 +116,6 @@ class Subset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> Item | None:
-        item = self.dataset[int(self.indices[i])]
-        return None if item is None else (i, item[1], item[2])
+    def __getitem__(self, i: int) -> Item:
+        _, image, label = self.dataset[int(self.indices[i])]
+        return i, image, label

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ocr.geometry import MARGIN
+
 # Larger images are refused before they are decoded (a decompression bomb would take
 # gigabytes). A word image is a few thousand pixels; a full photo is ~12-50 million.
 MAX_PIXELS = 64_000_000
@@ -114,12 +116,18 @@ def batch_height(images: Sequence[np.ndarray]) -> int:
     return heights.pop()
 
 
+def padded_width(widths, multiple: int = 8) -> int:
+    """The width of a batch of images ``widths`` wide: each followed by at least
+    ``MARGIN`` columns (see ``ocr.geometry``), rounded up to a multiple of ``multiple``."""
+    return -(-(int(max(widths)) + MARGIN) // multiple) * multiple
+
+
 def pad_batch(images: list[np.ndarray], multiple: int = 8) -> np.ndarray:
     """Stack same-height images into ``(B, 1, H, W)`` uint8, each padded on the right
-    with its background (the median of its last column) to the widest, rounded up to a
-    multiple of ``multiple``."""
+    with its background (the median of its last column) to ``padded_width``: every
+    image's frames are then what it gives alone."""
     height = batch_height(images)
-    width = -(-max(image.shape[1] for image in images) // multiple) * multiple
+    width = padded_width([image.shape[1] for image in images], multiple)
     backgrounds = np.median(np.stack([image[:, -1] for image in images]), axis=1).astype(np.uint8)
     batch = np.repeat(backgrounds, height * width).reshape(len(images), 1, height, width)
     for row, image in zip(batch, images):

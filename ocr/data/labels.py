@@ -13,8 +13,7 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from ocr.models.frames import output_frames
-from ocr.text import min_frames
+from ocr.geometry import min_frames, output_frames
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,8 @@ def screen(
     entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int
 ) -> list[tuple[str, str]]:
     """Absolute image paths with their labels, for the entries of a folder that can be used
-    (see ``screen_labels``); paths must stay inside ``root``, exist and appear once."""
+    (see ``screen_labels``); paths must stay inside ``root``, exist and appear once. Test
+    data (``unknown_chars="keep"``) keeps its missing images: they count as wrong readings."""
     root = root.resolve()
     problems: dict[str, list[str]] = defaultdict(list)
     located, seen = [], set()
@@ -87,7 +87,7 @@ def screen(
             problems["paths outside the dataset folder"].append(f"{where} {file!r}")
         elif path in seen:
             problems["duplicate entries"].append(f"{where} {file!r}")
-        elif not path.is_file():
+        elif not path.is_file() and unknown_chars != "keep":
             problems["missing images"].append(f"{where} {file!r}")
         else:
             located.append((str(path), label, where))
@@ -107,7 +107,8 @@ def screen_labels(
     """``(key, label)`` for the entries whose labels can be trained on.
 
     ``unknown_chars``: labels with characters outside the alphabet are an ``error``, or
-    ``skip``ped, or (test data, where they are simply scored as errors) ``keep``t.
+    ``skip``ped, or (test data, where they are simply scored as errors) ``keep``t; test data
+    keeps labels too long for ``max_width`` too.
     """
     if unknown_chars not in ("error", "skip", "keep"):
         raise ValueError(f"data.unknown_chars must be 'error' or 'skip', got {unknown_chars!r}")
@@ -120,7 +121,7 @@ def screen_labels(
         elif not set(label) <= allowed and unknown_chars != "keep":
             extra = "".join(sorted(set(label) - allowed))
             problems["labels with characters outside the alphabet"].append(f"{where} {label!r} ({extra!r})")
-        elif min_frames(label) > longest:
+        elif min_frames(label) > longest and unknown_chars != "keep":
             problems[f"labels too long for max_width={max_width}"].append(f"{where} {label!r}")
         else:
             kept.append((key, label))

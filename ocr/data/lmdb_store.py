@@ -65,7 +65,7 @@ class LmdbImages(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> Item | None:
+    def __getitem__(self, i: int) -> Item:
         if self._pid != os.getpid():
             if self._env is not None:
                 # Inherited through a fork: py-lmdb would refuse a second handle on the same
@@ -78,8 +78,8 @@ class LmdbImages(Dataset):
             data = txn.get(f"image-{key:09d}".encode())
         name = f"{self.name}/image-{key:09d}"
         if data is None:
-            log.warning("skipped: %s: no image stored", name)
-            return None
+            log.warning("unreadable: %s: no image stored", name)
+            return i, None, self.labels[i]
         return read_item(i, data, self.labels[i], self.imgH, self.max_width, name)
 
     def __getstate__(self) -> dict:

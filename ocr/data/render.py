@@ -25,8 +25,7 @@ from tqdm.auto import tqdm
 from ocr.data import layers, store
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator
-from ocr.models.frames import min_width
-from ocr.text import min_frames
+from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
         if image is not None:
             gray = layers.compose(image, style, _photos(), rng) if layered else np.asarray(image.convert("L"))
             gray = to_model_input(gray, job.imgH, job.max_width)
-            return pad_to_width(gray, min_width(min_frames(word)))
+            return pad_to_width(gray, label_width(word))
     return None
 
 

@@ -19,27 +19,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ocr.files import atomic_write
+
 MANIFEST = "manifest.json"
-
-
-def atomic_write(path: Path, write: Callable[[object], None], mode: str = "wb") -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def shard_name(index: int) -> str:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
 from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
+from ocr.options import check_number
 from ocr.text import check_alphabet
 
 SPLITS = ("train", "test")
@@ -45,8 +46,10 @@ class SynthSets:
         word_lengths: list[float] | None = None,
         render_workers: int = 0,
     ):
-        if count < 2 or test_count < 1:
-            raise ValueError(f"data.count must be >= 2 and data.test_count >= 1, got {count} and {test_count}")
+        check_number("data.count", count, int, minimum=2)
+        check_number("data.test_count", test_count, int, minimum=1)
+        check_number("data.max_word_length", max_word_length, int, minimum=1)
+        check_number("data.render_workers", render_workers, int, minimum=0)
         self.alphabet = check_alphabet(alphabet)
         self.cache_dir = Path(cache_dir)
         self.imgH, self.max_width, self.seed = imgH, max_width, seed
@@ -57,17 +60,7 @@ class SynthSets:
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
         self.render_workers = render_workers
         self._jobs: dict[str, RenderJob] | None = None
-
-    @classmethod
-    def shared(cls, **arguments) -> SynthSets:
-        """``SynthSets(**arguments)``, or the sets ``render_early`` started if they have the
-        same arguments: their word lists are then drawn once per run, not twice (shuffling
-        a dictionary of ~100,000 words takes ~0.4 s on a CPU core)."""
-        global _early
-        early, _early = _early, None
-        if early is not None and early[0] == _bound(arguments):
-            return early[1]
-        return cls(**arguments)
+        self.rendering: threading.Thread | None = None
 
     @classmethod
     def options(cls, config: dict) -> dict:
@@ -108,33 +101,24 @@ class SynthSets:
         return render_stores(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
 
     def render_in_background(self, splits: tuple[str, ...] = SPLITS) -> threading.Thread:
-        return start_rendering(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
+        """Start rendering in a thread, also kept as ``rendering``; ``render`` waits for it."""
+        self.rendering = start_rendering(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
+        return self.rendering
 
 
-def _bound(arguments: dict) -> dict:
-    """``arguments`` of ``SynthSets`` with the defaults of those not given."""
-    bound = inspect.signature(SynthSets).bind(**arguments)
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
+# The data config that renders synthetic words (compared as a string: this module loads no torch).
 DATAMODULE = "ocr.data.datamodule.SynthDataModule"
-# The sets that render_early started, with their arguments, until the data module takes them.
-_early: tuple[dict, SynthSets] | None = None
 
 
-def render_early(cfg: DictConfig) -> threading.Thread | None:
-    """Start rendering the synthetic sets of a training config in the background, so
-    that they render while torch and Lightning load. The data module takes these sets
-    over (``SynthSets.shared``); its ``prepare_data`` waits for them (the stores' locks)
-    rather than starting over, and renders whatever this did not finish. Not for a
-    fine-tuning run (its alphabet comes from a checkpoint, later) nor a DDP rank other
-    than the first of its node."""
-    global _early
+def render_early(cfg: DictConfig) -> SynthSets | None:
+    """Start rendering the synthetic sets of a training config in a background thread and
+    return them, so that they render while torch and Lightning load; hand them to
+    ``train(cfg, synth_sets=...)``, whose data module's ``prepare_data`` waits for them (the
+    stores' locks) and renders whatever this did not finish. None where there is nothing
+    to start: other data, a fine-tuning run (its alphabet comes from a checkpoint, later)
+    or a DDP rank other than the first of its node."""
     if cfg.data.get("_target_") != DATAMODULE or cfg.get("init_from") or int(os.environ.get("LOCAL_RANK", 0)):
         return None
-    arguments = SynthSets.options(OmegaConf.to_container(cfg.data, resolve=True))
-    sets = SynthSets(**arguments)
-    thread = sets.render_in_background()
-    _early = _bound(arguments), sets
-    return thread
+    sets = SynthSets(**SynthSets.options(OmegaConf.to_container(cfg.data, resolve=True)))
+    sets.render_in_background()
+    return sets

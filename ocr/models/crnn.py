@@ -7,21 +7,61 @@ convolution (the paper's widths by default) for a faster CPU variant.
 
 from __future__ import annotations
 
+from typing import List, Optional
+
 import torch
 from torch import nn
+
+from ocr.geometry import output_frames
 
 PAPER_CHANNELS = (64, 128, 256, 256, 512, 512, 512)
 
 
 class BidirectionalLSTM(nn.Module):
+    """A bidirectional LSTM and a linear layer. Given each sequence's length, its outputs
+    depend on its own frames only: the backward direction starts at the sequence's own
+    last frame, not at the batch's (the sequence is reversed within its length, read
+    forwards with the backward weights, and reversed back: the same shapes for every
+    batch, so it exports to ONNX and runs in CUDA graphs)."""
+
     def __init__(self, nIn: int, nHidden: int, nOut: int):
         super().__init__()
         self.rnn = nn.LSTM(nIn, nHidden, bidirectional=True, batch_first=True)
         self.embedding = nn.Linear(nHidden * 2, nOut)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, nIn) -> (B, T, nOut)
-        recurrent, _ = self.rnn(x)
-        return self.embedding(recurrent)
+    def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(B, T, nIn) -> (B, T, nOut)``; frames at and after ``lengths`` (B,) are padding."""
+        if lengths is None:
+            recurrent, _ = self.rnn(x)
+            return self.embedding(recurrent)
+        rnn = self.rnn
+        order = _reversed_within(lengths, x.shape[1])
+        forward = _lstm(x, [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0], self.training)
+        backward = _lstm(
+            _gather_frames(x, order),
+            [rnn.weight_ih_l0_reverse, rnn.weight_hh_l0_reverse, rnn.bias_ih_l0_reverse, rnn.bias_hh_l0_reverse],
+            self.training,
+        )
+        return self.embedding(torch.cat([forward, _gather_frames(backward, order)], dim=2))
+
+
+def _reversed_within(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """For each sequence, the frame order that reverses its first ``length`` frames and
+    leaves the rest in place, ``(B, T)``."""
+    t = torch.arange(frames, device=lengths.device)[None, :]
+    end = lengths.to(t.dtype)[:, None]
+    return torch.where(t < end, end - 1 - t, t)
+
+
+def _gather_frames(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def _lstm(x: torch.Tensor, weights: List[torch.Tensor], training: bool) -> torch.Tensor:
+    """One direction of one LSTM layer over ``x`` (B, T, F), from zero states."""
+    zeros = x.new_zeros(1, x.shape[0], weights[1].shape[1])
+    output, _, _ = torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, training, False, True)
+    return output
 
 
 class PooledConv2d(nn.Conv2d):
@@ -96,10 +136,19 @@ class CRNN(nn.Module):
             BidirectionalLSTM(nHidden, nHidden, nClasses),
         )
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, nChannels, imgH, W)`` to logits ``(B, T, nClasses)``."""
+    def forward(self, images: torch.Tensor, widths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Images ``(B, nChannels, imgH, W)`` to logits ``(B, T, nClasses)``.
+
+        ``widths`` (B,): each image's width before padding. With them, each image's first
+        ``output_frames(width)`` frames are its own: they do not depend on the other
+        images of the batch, if each image is followed by ``MARGIN`` columns of its own
+        background (``ocr.geometry``); the frames after them are padding. Without them,
+        every frame reads the whole padded row (a batch of one unpadded image is exact).
+        """
         features = self.squeeze_height(self.cnn(images))
         b, c, h, w = features.shape
         if h != 1:
             raise ValueError(f"the CNN left {h} rows for input height {images.shape[2]}; expected 1")
-        return self.rnn(features.squeeze(2).transpose(1, 2))
+        sequence = features.squeeze(2).transpose(1, 2)
+        lengths = None if widths is None else torch.clamp(output_frames(widths), max=w)
+        return self.rnn[1](self.rnn[0](sequence, lengths), lengths)

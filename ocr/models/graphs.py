@@ -31,8 +31,8 @@ class _Shape(nn.Module):
         super().__init__()
         self.module = module
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
+    def forward(self, x: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.module(x, widths)
 
 
 class TrainingGraphs:
@@ -68,21 +68,21 @@ class TrainingGraphs:
         autocast = torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda")
         return tuple(images.shape), images.stride(), images.dtype, autocast
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
         key = self._key(images)
         # Autocast, if on, without its cache of cast weights (graphs replay the casts).
         enabled, dtype = key[-1]
         with torch.autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=False):
             graphed = self.graphs.get(key)
             if graphed is None:
-                graphed = self._capture(key, images)
-            return graphed(images) if graphed is not None else self.module(images)
+                graphed = self._capture(key, images, widths)
+            return graphed(images, widths) if graphed is not None else self.module(images, widths)
 
-    def _capture(self, key: tuple, images: torch.Tensor) -> nn.Module | None:
+    def _capture(self, key: tuple, images: torch.Tensor, widths: torch.Tensor) -> nn.Module | None:
         buffers = [b.detach().clone() for b in self.module.buffers()]
         allocated = _allocated(images.device)
         try:
-            graphed = torch.cuda.make_graphed_callables(_Shape(self.module), (images,), num_warmup_iters=3)
+            graphed = torch.cuda.make_graphed_callables(_Shape(self.module), (images, widths), num_warmup_iters=3)
         except Exception as err:  # an optimisation: its failure must not end the run
             self.failed = True
             log.warning(

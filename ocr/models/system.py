@@ -12,10 +12,12 @@ import torch.nn.functional as F
 
 from ocr.data.augment import Augment
 from ocr.data.batching import normalize
+from ocr.geometry import output_frames
 from ocr.metrics import TextMetrics
 from ocr.models.crnn import CRNN, PAPER_CHANNELS
 from ocr.models.graphs import TrainingGraphs
-from ocr.text import CTCCodec
+from ocr.options import check_number
+from ocr.text import CTCCodec, alphabet_difference
 from ocr.visualize import prediction_grid
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 # Epoch-level values are logged already reduced across DDP ranks (torchmetrics sums the
 # states), so Lightning's advice to pass sync_dist=True does not apply.
 warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
+
+
+# The hyperparameters that give the network its shape (with the alphabet).
+ARCHITECTURE = ("imgH", "nChannels", "nHidden", "leakyRelu", "channels")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -58,6 +64,17 @@ class OCRSystem(pl.LightningModule):
         augment: dict | None = None,
     ):
         super().__init__()
+        for name, value, kind, least in (
+            ("nHidden", nHidden, int, 1),
+            ("nChannels", nChannels, int, 1),
+            ("lr", lr, float, 0),
+            ("weight_decay", weight_decay, float, 0),
+            ("warmup_steps", warmup_steps, int, 0),
+            ("train_metrics_every", train_metrics_every, int, 0),
+            ("max_nonfinite_steps", max_nonfinite_steps, int, 1),
+            ("grid_size", grid_size, int, 0),
+        ):
+            check_number(f"model.{name}", value, kind, minimum=least)
         # Plain types only, so that checkpoints load with torch.load(weights_only=True).
         channels, augment = list(channels), dict(augment) if augment else None
         self.save_hyperparameters()
@@ -67,7 +84,6 @@ class OCRSystem(pl.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.augment = Augment(**augment) if augment else None
         self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
-        self.test_metrics = torch.nn.ModuleList()
         # Non-finite updates skipped: in all, in the current run, the longest run (device
         # counters, read by the host only now and then; see configure_gradient_clipping).
         self._nonfinite: dict[str, torch.Tensor] = {}
@@ -83,15 +99,19 @@ class OCRSystem(pl.LightningModule):
         self.data_config: dict | None = None
 
     # ------------------------------------------------------------------ model
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 or normalised float images ``(B, C, imgH, W)`` to logits ``(B, T, classes)``."""
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 or normalised float images ``(B, C, imgH, W)`` and their widths before
+        padding ``(B,)`` to logits ``(B, T, classes)``, of which each image's first
+        ``output_frames(width)`` are its own (see ``CRNN.forward``)."""
         if images.dtype == torch.uint8:
             images = normalize(images)
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        if self._graphs is not None and self._graphs.accepts(images):
-            return self._graphs(images)
-        return self.model(images)
+        if widths is not None:
+            widths = widths.to(images.device, non_blocking=True)
+        if self._graphs is not None and widths is not None and self._graphs.accepts(images):
+            return self._graphs(images, widths)
+        return self.model(images, widths)
 
     def setup(self, stage: str) -> None:
         if self.hparams.compile and stage == "fit":
@@ -108,24 +128,26 @@ class OCRSystem(pl.LightningModule):
             self._graphs = None
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
-        # Only the tensors travel (Lightning's generic version walks every label too).
-        return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        # Only the images travel (Lightning's generic version walks every label too); the
+        # widths stay on the host too, where the CTC loss wants its lengths, and forward
+        # sends a copy without waiting.
+        return {**batch, "images": batch["images"].to(device, non_blocking=True)}
 
-    def ctc_loss(self, logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
-        # The loss is computed in float32 on the model's device; the lengths stay on
-        # the host (see CTCCodec.encode).
+    def ctc_loss(self, logits: torch.Tensor, labels: list[str], widths: torch.Tensor) -> torch.Tensor:
+        """CTC over each image's own frames, in float32 on the model's device; the lengths
+        stay on the host (see CTCCodec.encode)."""
         targets, target_lengths = self.codec.encode(labels, logits.device)
         log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, C)
-        frames = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+        frames = output_frames(widths.cpu()).clamp(max=logits.shape[1])
         return F.ctc_loss(log_probs, targets, frames, target_lengths, blank=0, reduction="mean", zero_infinity=True)
 
     # --------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        images = normalize(batch["images"])
+        images, widths = normalize(batch["images"]), batch["widths"]
         if self.augment:
-            images = self.augment(images, batch["widths"], batch["labels"])
-        logits = self(images)
-        loss = self.ctc_loss(logits, batch["labels"])
+            images, widths = self.augment(images, widths, batch["labels"])
+        logits = self(images, widths)
+        loss = self.ctc_loss(logits, batch["labels"], widths)
         self._last_labels = batch["labels"]
         batch_size = len(batch["labels"])
         # Not reduced across DDP ranks (that would be a collective every step): each
@@ -139,7 +161,7 @@ class OCRSystem(pl.LightningModule):
         every = self.hparams.train_metrics_every
         if every and batch_idx % every == 0:
             with torch.no_grad():
-                texts, _ = self.codec.decode_greedy(logits.detach())
+                texts, _ = self.codec.decode_greedy(logits.detach(), output_frames(widths))
             self.train_metrics.update(texts, batch["labels"])
         return loss
 
@@ -211,16 +233,13 @@ class OCRSystem(pl.LightningModule):
         self._log_metrics("train", self.train_metrics)
 
     # ------------------------------------------------------------- evaluation
-    def _evaluate(self, batch: dict, metrics: TextMetrics, stage: str) -> tuple[list[str], torch.Tensor]:
-        logits = self(batch["images"])
-        texts, confidences = self.codec.decode_greedy(logits)
-        # Test labels may hold characters outside the alphabet (scored, not encodable).
-        loss = self.ctc_loss(logits, batch["labels"]) if stage == "val" else None
-        metrics.update(texts, batch["labels"], confidences, loss=loss)
-        return texts, confidences
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        texts, _ = self._evaluate(batch, self.val_metrics, "val")
+        logits = self(batch["images"], batch["widths"])
+        texts, confidences = self.codec.decode_greedy(logits, output_frames(batch["widths"]))
+        loss = self.ctc_loss(logits, batch["labels"], batch["widths"])
+        self.val_metrics.update(texts, batch["labels"], confidences, loss=loss)
+        if batch["unreadable"]:  # read as nothing, as evaluation counts them
+            self.val_metrics.update([""] * len(batch["unreadable"]), [label for _, label in batch["unreadable"]])
         if batch_idx == 0 and self.global_rank == 0:
             n = self.hparams.grid_size
             self._grid = (batch["images"][:n].cpu(), batch["widths"][:n].tolist(), texts[:n], batch["labels"][:n])
@@ -230,32 +249,6 @@ class OCRSystem(pl.LightningModule):
         if self._grid is not None and not self.trainer.sanity_checking:
             self._log_grid(*self._grid)
         self._grid = None
-
-    def on_test_start(self) -> None:
-        names = list(getattr(self.trainer.datamodule, "test_sets", {}) or ["test"])
-        self.test_names = names
-        self.test_metrics = torch.nn.ModuleList(TextMetrics().to(self.device) for _ in names)
-
-    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, self.test_metrics[dataloader_idx], self._test_prefix(dataloader_idx))
-
-    def _test_prefix(self, dataloader_idx: int) -> str:
-        return "test" if len(self.test_names) == 1 else f"test/{self.test_names[dataloader_idx]}"
-
-    def on_test_epoch_end(self) -> None:
-        """Log each test set's metrics and keep them, with a pooled total row when there
-        are several, in ``test_results`` (set name -> metric -> value)."""
-        self.test_results = {}
-        if len(self.test_metrics) > 1:
-            total = TextMetrics().to(self.device)
-            for metrics in self.test_metrics:
-                total.merge_state(metrics)
-            self.test_results["total"] = {k: float(v) for k, v in total.compute().items()}
-        for i, metrics in enumerate(self.test_metrics):
-            values = self._log_metrics(self._test_prefix(i), metrics)
-            self.test_results[self.test_names[i]] = values
-        if "total" in self.test_results:
-            self.test_results["total"] = self.test_results.pop("total")  # last row
 
     def _log_metrics(self, prefix: str, metrics: TextMetrics, prog_bar: bool = False) -> dict[str, float]:
         if metrics.update_count == 0:
@@ -291,6 +284,19 @@ class OCRSystem(pl.LightningModule):
             else:  # the output layer: one row per class, the new classes at the end
                 own[name][: tensor.shape[0]] = tensor
         self.load_state_dict(own)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming: the checkpoint must be of this model (same alphabet, same shape)."""
+        theirs = checkpoint.get("hyper_parameters", {})
+        if theirs.get("alphabet", self.codec.alphabet) != self.codec.alphabet:
+            raise ValueError(f"cannot resume: {alphabet_difference(theirs['alphabet'], self.codec.alphabet)}")
+        differ = [
+            f"{k}={theirs[k]!r} (config: {self.hparams[k]!r})"
+            for k in ARCHITECTURE
+            if k in theirs and theirs[k] != self.hparams[k]
+        ]
+        if differ:
+            raise ValueError(f"cannot resume: the checkpoint's model has {', '.join(differ)}")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Plain containers, so that torch.load(weights_only=True) can read them back.

@@ -18,7 +18,9 @@ def model_path(path: str | Path | None) -> Path:
     default shipped model when ``path`` is None."""
     if path is None:
         if not DEFAULT_MODEL.is_file():
-            raise FileNotFoundError(f"no checkpoint named and the shipped model {DEFAULT_MODEL} is missing (ckpt_path=...)")
+            raise FileNotFoundError(
+                f"no checkpoint named and the shipped model {DEFAULT_MODEL} is missing (ckpt_path=...)"
+            )
         return DEFAULT_MODEL
     path, shipped = Path(path), WEIGHTS / f"{path}.ckpt"
     if not path.suffix and not path.exists() and shipped.is_file():

@@ -1,0 +1,109 @@
+"""Checkpoints are data: nothing in one runs or is built, damaged weights are refused,
+float16 copies read as their originals, and resuming or fine-tuning names what differs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ocr import Recognizer
+from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
+from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
+from ocr.training import train
+from ocr.weights import WEIGHTS
+
+from .conftest import run_entry_point
+from .test_inference import save_untrained
+
+
+def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):
+    victim = tmp_path / "victim.json"
+    victim.write_text("{}")
+    checkpoint = torch.load(save_untrained(tmp_path / "m.ckpt"), weights_only=True)
+    payload = {"_target_": "ocr.files.write_json", "path": str(victim), "payload": {"owned": True}}
+    checkpoint["data_config"] = {"_target_": "builtins.dict", "p": payload}
+    torch.save(checkpoint, tmp_path / "evil.ckpt")
+    with pytest.raises(AssertionError, match="names 'builtins.dict', not one of the data modules"):
+        run_entry_point("evaluate.py", f"ckpt_path={tmp_path / 'evil.ckpt'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    # A registered name with a nested target, or code in the hyperparameters: refused too.
+    with pytest.raises(ValueError, match=r"data_config.p holds the key '_target_'"):
+        datamodule_from_checkpoint({"name": "synth", "p": payload}, {})
+    checkpoint["hyper_parameters"]["augment"] = payload
+    torch.save(checkpoint, tmp_path / "evil_model.ckpt")
+    with pytest.raises(ValueError, match=r"hyper_parameters.augment holds the key '_target_'"):
+        load_checkpoint(tmp_path / "evil_model.ckpt")
+    assert json.loads(victim.read_text()) == {}
+
+
+def test_the_shipped_checkpoints_still_describe_their_data():
+    for path in sorted(WEIGHTS.glob("*.ckpt")):
+        config = load_checkpoint(path)["data_config"]  # written with a class path
+        datamodule = datamodule_from_checkpoint(config, {"cache_dir": "unused", "num_workers": 0})
+        assert isinstance(datamodule, SynthDataModule) and datamodule.sets.test_count == config["test_count"]
+
+
+def test_weights_that_are_not_finite_are_refused_with_their_name(tmp_path):
+    checkpoint = torch.load(save_untrained(tmp_path / "m.ckpt"), weights_only=True)
+    checkpoint["state_dict"]["model.rnn.0.embedding.bias"][3] = float("nan")
+    torch.save(checkpoint, tmp_path / "damaged.ckpt")
+    with pytest.raises(ValueError, match=r"weight model.rnn.0.embedding.bias holds 1 non-finite value"):
+        Recognizer.load(tmp_path / "damaged.ckpt")
+    # 8 bytes overwritten inside a shipped model's weights.
+    data = bytearray((WEIGHTS / "english.ckpt").read_bytes())
+    start = data.index(b"data/0") + 4096
+    data[start : start + 8] = b"\xff" * 8
+    (tmp_path / "english.ckpt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="non-finite|cannot be read"):
+        Recognizer.load(tmp_path / "english.ckpt")
+
+
+def test_float16_export_keeps_batch_norm_statistics_float16_cannot_hold(tmp_path):
+    path = save_untrained(tmp_path / "m.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    # Variances past float16's 65,504, as a CRNN trained on a GPU had in its deeper layers.
+    checkpoint["state_dict"]["model.cnn.19.running_var"] *= 1e6
+    checkpoint["state_dict"]["model.cnn.19.running_mean"] += 2e5
+    torch.save(checkpoint, path)
+    slim = slim_checkpoint(path, tmp_path / "slim.ckpt")
+    state = load_checkpoint(slim)["state_dict"]
+    assert state["model.cnn.19.running_var"].dtype == torch.float32
+    assert state["model.cnn.0.weight"].dtype == torch.float16
+    images = [np.random.default_rng(i).integers(0, 256, (32, 60 + 9 * i), dtype=np.uint8) for i in range(6)]
+    full = model_from_checkpoint(path).float()
+    with torch.no_grad():
+        reference = [r.text for r in Recognizer.from_model(full, "cpu", "32").read(images)]
+    assert [r.text for r in Recognizer.load(slim, precision="32").read(images)] == reference
+    # A weight that float16 cannot hold stays float32 rather than becoming infinite.
+    checkpoint["state_dict"]["model.rnn.1.embedding.bias"][0] = 1e6
+    torch.save(checkpoint, path)
+    assert (
+        load_checkpoint(slim_checkpoint(path, tmp_path / "slim2.ckpt"))["state_dict"][
+            "model.rnn.1.embedding.bias"
+        ].dtype
+        == torch.float32
+    )
+
+
+def test_resuming_with_another_alphabet_or_shape_says_what_differs(train_cfg, tmp_path):
+    train(train_cfg("trainer.max_epochs=1", "test=false"))
+    alphabet = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["hyper_parameters"]["alphabet"]
+    overrides = ("ckpt_path=last", "trainer.max_epochs=2", "test=false")
+
+    def resumed_with(alphabet: str):
+        cfg = train_cfg(*overrides)
+        cfg.model.alphabet = alphabet
+        return cfg
+
+    with pytest.raises(ValueError, match=r"same \d+ characters as model.alphabet in another order \(position 0"):
+        train(resumed_with(alphabet[1] + alphabet[0] + alphabet[2:]))
+    with pytest.raises(ValueError, match=r"cannot resume: .*only in the checkpoint 'O'"):
+        train(resumed_with(alphabet[1:]))
+    with pytest.raises(ValueError, match=r"cannot resume: the checkpoint's model has nHidden=32 \(config: 48\)"):
+        train(train_cfg("model.nHidden=48", *overrides))
+
+
+def test_fine_tuning_with_an_alphabet_of_its_own_is_refused(train_cfg, tmp_path):
+    checkpoint = save_untrained(tmp_path / "base.ckpt")
+    with pytest.raises(ValueError, match=r"init_from=.*another order.*init_extend_alphabet"):
+        train(train_cfg(f"init_from={checkpoint}", "model.alphabet='bacdefghijklmnopqrstuvwxyz0123456789'"))
