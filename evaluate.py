@@ -1,12 +1,7 @@
 """Evaluate a checkpoint: `python evaluate.py ckpt_path=PATH [data=...]` (see conf/evaluate.yaml)."""
 
-import os
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
-
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

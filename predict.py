@@ -1,12 +1,7 @@
 """Read images: `python predict.py ckpt_path=MODEL inputs=PATH` (see conf/predict.yaml)."""
 
-import os
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
-
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")

@@ -1,12 +1,7 @@
 """Train a recogniser: `python train.py [overrides]` (see conf/train.yaml)."""
 
-import os
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
-
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ocr.config import compose_config  # noqa: E402
 from ocr.data import store  # noqa: E402
 from ocr.data.synth import SynthSets  # noqa: E402
-from ocr.hydra_utils import compose_config  # noqa: E402
 from ocr.training import train  # noqa: E402
 
 

@@ -30,7 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ocr.hydra_utils import compose_config  # noqa: E402
+from ocr.config import compose_config  # noqa: E402
 from ocr.recognizer import Recognizer  # noqa: E402
 from ocr.training import train  # noqa: E402
 
@@ -105,7 +105,7 @@ def python_summary(title: str, prof: cProfile.Profile, steps: int, wall: float, 
 def first_calls(model, batch_size: int, quick: bool) -> str:
     """What a width not met before costs: a training step (forward and backward, batch 32)
     and an inference batch, each timed on its first and its second call."""
-    from ocr.inference import autocast
+    from ocr.devices import autocast
 
     device = next(model.parameters()).device
     widths = [424, 456] if quick else [424, 440, 456, 472, 488, 504]

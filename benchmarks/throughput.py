@@ -1,5 +1,5 @@
 """Throughput of every stage, measured in one process and one run, each figure also a
-ratio to the seed's own pipeline (re-implemented faithfully below) measured beside it.
+ratio to the blog post's own pipeline (re-implemented faithfully below) measured beside it.
 
     python benchmarks/throughput.py                # this machine's CPU or GPU
     python benchmarks/throughput.py --quick        # seconds: a smoke test (CI)
@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hydra.utils import instantiate  # noqa: E402
 
+from ocr.config import compose_config  # noqa: E402
 from ocr.data.render import RenderJob, render_store  # noqa: E402
 from ocr.data.store import ImageStore  # noqa: E402
-from ocr.hydra_utils import compose_config  # noqa: E402
 from ocr.models.crnn import CRNN  # noqa: E402
 from ocr.recognizer import Recognizer  # noqa: E402
 from ocr.text import CTCCodec  # noqa: E402
@@ -45,7 +45,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-# --------------------------------------------------------------- the seed's pipeline
+# ---------------------------------------------------------- the blog post's pipeline
 class SeedDataset(Dataset):
     """The blog's SynthDataset: a folder of PNGs named ``<label>_<n>.png``, PIL per item."""
 
@@ -95,7 +95,7 @@ def seed_training(folder: Path, alphabet: str, device: torch.device, warmup: int
             log_probs = F.log_softmax(logits, 2)
             frames = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
             loss = criterion(log_probs, targets, frames, lengths)
-            if not torch.isfinite(loss):  # the seed's sanitize(): a .item() each step
+            if not torch.isfinite(loss):  # the blog's sanitize(): a .item() each step
                 loss = torch.zeros_like(loss)
             optimizer.zero_grad()
             loss.backward()
@@ -230,7 +230,7 @@ def main() -> None:
 
     pngs = workdir / "seed-pngs"
     write_pngs(store, pngs, limit=max(64, 32 * (warmup + steps) * 2))
-    rate["training: seed's pipeline (baseline)"] = seed_training(pngs, cfg.model.alphabet, device, warmup, steps)
+    rate["training: blog post's pipeline (baseline)"] = seed_training(pngs, cfg.model.alphabet, device, warmup, steps)
     for name, overrides in variants.items():
         rate[f"training: {name}"] = trainer_throughput(
             [f"data.count={train_images}", "data.test_count=64", *overrides], warmup, steps, workdir / "run", cache_dir
@@ -242,7 +242,7 @@ def main() -> None:
                 overrides, sample, batch, workdir / "run", cache_dir, repeats=1 if args.quick else 3
             )
 
-    baseline = rate["training: seed's pipeline (baseline)"]
+    baseline = rate["training: blog post's pipeline (baseline)"]
     results["ratio_to_seed_training"] = {k: v / baseline for k, v in rate.items()}
     results["render_scaling"] = rate["render, all cores"] / (cores * rate["render, 1 process"])
     print(f"\n{results['machine']}")

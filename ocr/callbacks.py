@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from ocr.files import atomic_write
+from ocr.visualize import prediction_grid
 
 
 class ThroughputMonitor(pl.Callback):
@@ -47,6 +49,39 @@ class ThroughputMonitor(pl.Callback):
             self._sync(trainer)
             self.images_per_sec = self._images / (time.perf_counter() - self._start)
             pl_module.log("train/images_per_sec", self.images_per_sec, rank_zero_only=True)
+
+
+class PredictionGrid(pl.Callback):
+    """A grid of the first validation batch's images titled with what the model read (the
+    blog post's figure), in TensorBoard's Images tab after each validation: two columns of
+    images drawn twice their size, so that the grid reads without zooming."""
+
+    def __init__(self, size: int = 12, scale: int = 2):
+        self.size, self.scale = size, scale
+        self.grid: tuple | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0 and trainer.is_global_zero and not trainer.sanity_checking and self.size:
+            n = self.size
+            self.grid = (
+                batch["images"][:n].cpu(),
+                batch["widths"][:n].tolist(),
+                outputs["texts"][:n],
+                batch["labels"][:n],
+            )
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self.grid is None:
+            return
+        images, widths, texts, labels = self.grid
+        words = [
+            np.kron(im[0, :, :w].numpy(), np.ones((self.scale, self.scale), np.uint8)) for im, w in zip(images, widths)
+        ]
+        grid = prediction_grid(words, texts, labels, columns=2, cell_width=200 * self.scale)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_image"):
+                logger.experiment.add_image("val/predictions", grid, trainer.global_step, dataformats="HWC")
+        self.grid = None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -33,12 +33,22 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+# Hyperparameters of checkpoints written by earlier versions that models no longer take.
+RETIRED = ("grid_size",)
+
+
 def model_from_checkpoint(path: str | Path):
-    """An ``OCRSystem`` with the checkpoint's hyperparameters and weights, in eval mode."""
+    """An ``OCRSystem`` with the checkpoint's hyperparameters and weights, in eval mode.
+    Checkpoints of earlier versions (the data config beside the hyperparameters, retired
+    hyperparameters) load too."""
     from ocr.models.system import OCRSystem
 
     checkpoint = load_checkpoint(path)
-    hyper_parameters = checkpoint["hyper_parameters"]
+    hyper_parameters = {k: v for k, v in checkpoint["hyper_parameters"].items() if k not in RETIRED}
+    if checkpoint.get("data_config") is not None:
+        from ocr.data.datamodule import upgrade_data_config
+
+        hyper_parameters.setdefault("data", upgrade_data_config(checkpoint["data_config"]))
     unknown = set(hyper_parameters) - set(inspect.signature(OCRSystem).parameters)
     if unknown:
         raise ValueError(f"checkpoint {path}: unknown hyperparameters {sorted(unknown)}; was it written by train.py?")
@@ -47,25 +57,21 @@ def model_from_checkpoint(path: str | Path):
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"checkpoint {path} does not describe a model this version builds: {err}") from None
-    model.data_config = checkpoint.get("data_config")
     return model.eval()
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """A checkpoint for shipping: hyperparameters, data config and weights only (no
-    optimiser state), the weights in float16 where float16 holds them. Buffers (batch
+    """A checkpoint for shipping: hyperparameters (the data config among them) and weights
+    only (no optimiser state), the weights in float16 where float16 holds them. Buffers (batch
     norm statistics, whose variances can exceed float16's 65,504) stay float32, and so
     does any weight that float16 would turn into infinities."""
     checkpoint = load_checkpoint(source)
-    buffers = {f"model.{name}" for name, _ in model_from_checkpoint(source).model.named_buffers()}
+    model = model_from_checkpoint(source)
+    buffers = {f"model.{name}" for name, _ in model.model.named_buffers()}
     state = {}
     for name, tensor in checkpoint["state_dict"].items():
         half = tensor.half() if tensor.is_floating_point() and name not in buffers else tensor
         state[name] = half if torch.isfinite(half).all() or not half.is_floating_point() else tensor
-    slim = {
-        "state_dict": state,
-        "hyper_parameters": checkpoint["hyper_parameters"],
-        "data_config": checkpoint.get("data_config"),
-    }
+    slim = {"state_dict": state, "hyper_parameters": dict(model.hparams)}
     atomic_write(Path(target), lambda f: torch.save(slim, f))
     return Path(target)

@@ -136,8 +136,8 @@ def evaluation_datamodule(cfg, model):
     with this machine's cache folder."""
     from omegaconf import open_dict
 
+    from ocr.config import build
     from ocr.data.datamodule import datamodule_from_checkpoint
-    from ocr.hydra_utils import build
 
     overrides = {
         "alphabet": model.codec.alphabet,
@@ -154,8 +154,8 @@ def evaluation_datamodule(cfg, model):
                 data.test_root = data.root
             data.update(overrides)
         datamodule = build(data)
-    elif model.data_config:
-        datamodule = datamodule_from_checkpoint(model.data_config, {**overrides, "cache_dir": cfg.paths.cache_dir})
+    elif model.hparams.data:
+        datamodule = datamodule_from_checkpoint(model.hparams.data, {**overrides, "cache_dir": cfg.paths.cache_dir})
     else:
         raise ValueError("the checkpoint holds no data config: name the data, e.g. data=folder data.root=DIR")
     datamodule.prepare_data(splits=("test",))  # the training set is not needed here

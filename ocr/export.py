@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ocr.data.batching import normalize
+from ocr.models.crnn import normalize
 
 
 class UInt8Model(nn.Module):
@@ -56,6 +56,7 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
         # The exporter warns about LSTMs exported at a batch size other than 1: the zero
         # states are sized from the input, so any batch size runs (tests check several).
         warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # the shape check in CRNN.forward
         torch.onnx.export(
             wrapper,
             (example, widths),
@@ -82,3 +83,24 @@ def export_torchscript(model, path: str | Path) -> Path:
     scripted = torch.jit.script(UInt8Model(model.model.float().eval()).eval())
     torch.jit.save(scripted, str(path), _extra_files={k: v.encode() for k, v in metadata(model).items()})
     return path
+
+
+def export(cfg) -> Path:
+    """What ``python export.py`` does: the checkpoint ``cfg.ckpt_path`` (a path or a shipped
+    model's name) as ONNX, TorchScript or a float16 checkpoint; returns the file written."""
+    from ocr.checkpoint import model_from_checkpoint, slim_checkpoint
+    from ocr.weights import model_path
+
+    writers = {
+        "onnx": (lambda source, out: export_onnx(model_from_checkpoint(source), out), ".onnx"),
+        "torchscript": (lambda source, out: export_torchscript(model_from_checkpoint(source), out), ".ts"),
+        "fp16": (slim_checkpoint, ".fp16.ckpt"),
+    }
+    if cfg.format not in writers:
+        raise ValueError(f"format must be one of {sorted(writers)}, got {cfg.format!r}")
+    write, suffix = writers[cfg.format]
+    source = model_path(cfg.ckpt_path)
+    output = Path(cfg.output or Path(str(cfg.ckpt_path)).with_suffix(suffix))  # a shipped name: here
+    if output.resolve() == source.resolve():
+        raise ValueError(f"output={output} would overwrite the checkpoint it is exported from")
+    return write(source, output)

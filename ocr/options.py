@@ -32,6 +32,12 @@ def check_number(
         raise ValueError(f"{name} must be{_range(minimum, maximum, below)}, got {value!r}")
 
 
+def check_numbers(prefix: str, **options: tuple) -> None:
+    """``check_number`` for each ``name=(value, kind, minimum)``, named ``prefix.name``."""
+    for name, (value, kind, minimum) in options.items():
+        check_number(f"{prefix}.{name}", value, kind, minimum=minimum)
+
+
 def _range(minimum, maximum, below) -> str:
     parts = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else ""]
     parts.append(f"< {below}" if below is not None else "")

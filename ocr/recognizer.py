@@ -73,7 +73,7 @@ class TorchBackend:
     def __init__(self, module, device: str | None = None, precision: str = "auto", takes_widths: bool = True):
         import torch
 
-        from ocr.inference import pick_device
+        from ocr.devices import pick_device
 
         self.torch, self.device, self.precision = torch, pick_device(device), precision
         self.module = module.to(self.device).eval()
@@ -89,7 +89,7 @@ class TorchBackend:
         return pad_on_device(images, self.device)
 
     def _forward(self, pixels, widths: np.ndarray):
-        from ocr.inference import autocast
+        from ocr.devices import autocast
 
         images = pixels if isinstance(pixels, self.torch.Tensor) else self.torch.from_numpy(pixels)
         widths = self.torch.as_tensor(widths, dtype=self.torch.long)
@@ -210,8 +210,6 @@ class Recognizer:
         from ocr.checkpoint import model_from_checkpoint
 
         return cls.from_model(model_from_checkpoint(path), device, precision, **kwargs)
-
-    from_checkpoint = load
 
     @classmethod
     def from_model(cls, model, device: str | None = None, precision: str = "auto", **kwargs) -> "Recognizer":

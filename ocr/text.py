@@ -1,7 +1,7 @@
 """The alphabet and the CTC codec: strings to class indices and back.
 
 Class 0 is the CTC blank; character ``alphabet[i]`` is class ``i + 1``, so a model
-for an alphabet of N characters has N + 1 output classes (the seed counted N).
+for an alphabet of N characters has N + 1 output classes.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class CTCCodec:
     def decode_indices(self, indices: np.ndarray) -> list[str]:
         """Greedy CTC collapse of per-frame class indices ``(B, T)``: merge repeats, drop blanks.
 
-        One vectorised pass for the whole batch (a GPU reads ~100,000 images a second):
+        One vectorised pass for the whole batch (a GPU reads batches faster than a loop decodes):
         the kept characters' code points are moved to the front of each row in order,
         and the row read as a fixed-width string, whose trailing NULs numpy drops.
         """

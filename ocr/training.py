@@ -8,15 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
+from ocr.callbacks import AtomicCheckpointIO
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
+from ocr.config import build, build_group, explicit_override
 from ocr.data.datamodule import checkpoint_data_config
+from ocr.devices import trainer_devices
+from ocr.distributed import distributed_job
 from ocr.evaluation import score
 from ocr.files import lock_run_directory, write_json
-from ocr.hydra_utils import build, build_trainer, distributed_job, explicit_override, instantiate_group
-from ocr.models.system import ARCHITECTURE
+from ocr.models.networks import ARCHITECTURE
+from ocr.options import check_number
 from ocr.recognizer import Recognizer
 from ocr.report import format_table
 from ocr.text import alphabet_difference
@@ -55,7 +60,8 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
         )
     with open_dict(cfg):
         for key in ARCHITECTURE:
-            cfg.model[key] = hparams[key]
+            if key in hparams:  # checkpoints of earlier versions do not name their network
+                cfg.model[key] = hparams[key]
         cfg.model.alphabet = hparams["alphabet"] + extra
     log.info(
         "init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint",
@@ -64,6 +70,54 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
         f", {len(extra)} added" if extra else "",
     )
     return checkpoint
+
+
+# Numeric trainer options, their kind and least value (Lightning's own checks come late
+# and do not name the option).
+TRAINER_NUMBERS = {
+    "max_epochs": (int, -1),
+    "min_epochs": (int, 0),
+    "max_steps": (int, -1),
+    "num_nodes": (int, 1),
+    "log_every_n_steps": (int, 1),
+    "check_val_every_n_epoch": (int, 1),
+    "num_sanity_val_steps": (int, -1),
+    "accumulate_grad_batches": (int, 1),
+    "gradient_clip_val": (float, 0),
+    "limit_train_batches": (float, 0),
+    "limit_val_batches": (float, 0),
+    "val_check_interval": (float, 0),
+}
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list) -> pl.Trainer:
+    """The trainer of a ``trainer`` config node, built as the node says (with the callbacks
+    and loggers), its devices resolved from ``trainer.gpus`` (``ocr.devices``)."""
+    node = OmegaConf.to_container(cfg, resolve=True)
+    for name, (kind, least) in TRAINER_NUMBERS.items():
+        check_number(f"trainer.{name}", node.get(name), kind, minimum=least, optional=True)
+    node = trainer_devices(node, torch.cuda.device_count())
+    log.info(
+        "trainer: accelerator=%s devices=%s strategy=%s precision=%s",
+        *(node.get(k) for k in ("accelerator", "devices", "strategy", "precision")),
+    )
+    return build(OmegaConf.create(node), callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+
+
+def load_pretrained(model, state_dict: dict, alphabet: str) -> None:
+    """Weights of a model trained on ``alphabet``, a prefix of ``model``'s alphabet: its
+    classes keep their weights, characters added since start from ``model``'s own."""
+    if not model.codec.alphabet.startswith(alphabet):
+        raise ValueError(f"the checkpoint's alphabet {alphabet!r} is not a prefix of {model.codec.alphabet!r}")
+    own = model.state_dict()
+    for name, tensor in state_dict.items():
+        if name not in own:
+            raise ValueError(f"checkpoint weight {name} has no place in this model")
+        if own[name].shape == tensor.shape:
+            own[name] = tensor
+        else:  # the output layer: one row per class, the new classes at the end
+            own[name][: tensor.shape[0]] = tensor
+    model.load_state_dict(own)
 
 
 def without_validation(cfg: DictConfig) -> None:
@@ -105,12 +159,11 @@ def _train(cfg: DictConfig, output_dir: Path, extra_callbacks, synth_sets) -> tu
     if cfg.data.get("val_fraction", None) == 0:
         without_validation(cfg)
     datamodule = build(cfg.data, **({"sets": synth_sets} if synth_sets is not None else {}))
-    model = build(cfg.model)
+    model = build(cfg.model, data=checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True)))
     if pretrained is not None:
-        model.load_pretrained(pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
-    model.data_config = checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True))
-    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
-    loggers = instantiate_group(cfg.get("logger"))
+        load_pretrained(model, pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
+    callbacks = [*build_group(cfg.get("callbacks")), *extra_callbacks]
+    loggers = build_group(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

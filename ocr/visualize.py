@@ -1,4 +1,4 @@
-"""A grid of word images titled with what the model read (the seed's figure)."""
+"""A grid of word images titled with what the model read (the blog post's figure)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ def prediction_grid(
 ) -> np.ndarray:
     """RGB uint8 array: each image under its prediction, green when it matches the
     label and red (with the label) when it does not."""
-    font = ImageFont.load_default(size=13)
+    font = ImageFont.load_default(size=max(13, cell_width // 15))
     rows = max(1, -(-len(images) // columns))
     image_height = max((im.shape[0] for im in images), default=32)
-    cell_height = image_height + 36
+    cell_height = image_height + 8 + 2 * font.size
     canvas = Image.new("RGB", (columns * cell_width, rows * cell_height), "white")
     draw = ImageDraw.Draw(canvas)
     for k, (image, text) in enumerate(zip(images, predictions)):
@@ -34,5 +34,5 @@ def prediction_grid(
         word = Image.fromarray(image).convert("RGB")
         if word.width > cell_width - 8:
             word = word.resize((cell_width - 8, max(1, word.height * (cell_width - 8) // word.width)))
-        canvas.paste(word, (x + 4, y + 20))
+        canvas.paste(word, (x + 4, y + 6 + font.size))
     return np.array(canvas)

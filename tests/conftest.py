@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from ocr.hydra_utils import compose_config
+from ocr.config import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SEED_ALPHABET = "Only thewigsofrcvdampbkuq.$A-210xT5'MDL,RYHJ\"ISPWENj&BC93VGFKz();#:!7U64Q8?+*ZX/%"
+SEED_ALPHABET = OmegaConf.load(ROOT / "conf" / "charset" / "seed.yaml").alphabet
 
 
 @pytest.fixture(scope="session")

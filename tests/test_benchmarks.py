@@ -19,13 +19,13 @@ def test_throughput_benchmark_measures_every_stage(tmp_path):
         "render, all cores",
         "render, 1 process",
         "load cached store",
-        "training: seed's pipeline (baseline)",
+        "training: blog post's pipeline (baseline)",
         "training: default",
         "training: model=crnn_small",
         "inference: crnn, batch 256",
     ):
         assert stages[stage] > 0, stage
-    assert result["ratio_to_seed_training"]["training: seed's pipeline (baseline)"] == pytest.approx(1.0)
+    assert result["ratio_to_seed_training"]["training: blog post's pipeline (baseline)"] == pytest.approx(1.0)
 
 
 @pytest.mark.slow

@@ -22,13 +22,18 @@ def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):
     victim.write_text("{}")
     checkpoint = torch.load(save_untrained(tmp_path / "m.ckpt"), weights_only=True)
     payload = {"_target_": "ocr.files.write_json", "path": str(victim), "payload": {"owned": True}}
-    checkpoint["data_config"] = {"_target_": "builtins.dict", "p": payload}
+    checkpoint["data_config"] = {"_target_": "builtins.dict", "p": payload}  # where earlier versions kept it
     torch.save(checkpoint, tmp_path / "evil.ckpt")
     with pytest.raises(AssertionError, match="names 'builtins.dict', not one of the data modules"):
         run_entry_point("evaluate.py", f"ckpt_path={tmp_path / 'evil.ckpt'}", f"hydra.run.dir={tmp_path / 'eval'}")
     # A registered name with a nested target, or code in the hyperparameters: refused too.
-    with pytest.raises(ValueError, match=r"data_config.p holds the key '_target_'"):
+    with pytest.raises(ValueError, match=r"data config.p holds the key '_target_'"):
         datamodule_from_checkpoint({"name": "synth", "p": payload}, {})
+    del checkpoint["data_config"]
+    checkpoint["hyper_parameters"]["data"] = {"name": "synth", "p": payload}
+    torch.save(checkpoint, tmp_path / "evil_data.ckpt")
+    with pytest.raises(ValueError, match=r"hyper_parameters.data.p holds the key '_target_'"):
+        load_checkpoint(tmp_path / "evil_data.ckpt")
     checkpoint["hyper_parameters"]["augment"] = payload
     torch.save(checkpoint, tmp_path / "evil_model.ckpt")
     with pytest.raises(ValueError, match=r"hyper_parameters.augment holds the key '_target_'"):
@@ -38,9 +43,10 @@ def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):
 
 def test_the_shipped_checkpoints_still_describe_their_data():
     for path in sorted(WEIGHTS.glob("*.ckpt")):
-        config = load_checkpoint(path)["data_config"]  # written with a class path
+        config = model_from_checkpoint(path).hparams.data  # written with a class path, read as a name
         datamodule = datamodule_from_checkpoint(config, {"cache_dir": "unused", "num_workers": 0})
         assert isinstance(datamodule, SynthDataModule) and datamodule.sets.test_count == config["test_count"]
+        assert load_checkpoint(path)["data_config"]["_target_"] == "ocr.data.datamodule.SynthDataModule"
 
 
 def test_weights_that_are_not_finite_are_refused_with_their_name(tmp_path):

@@ -3,10 +3,13 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from ocr.config import build_group, compose_config
 from ocr.data.datamodule import SynthDataModule
-from ocr.hydra_utils import build_trainer, compose_config, instantiate_group, trainer_kwargs
+from ocr.devices import trainer_devices
 from ocr.models.system import OCRSystem
+from ocr.training import build_trainer
 
 from .conftest import ROOT
 
@@ -32,14 +35,14 @@ def test_data_config_instantiates_with_the_models_alphabet(train_cfg):
 
 @pytest.mark.parametrize("callbacks", GROUP_OPTIONS["callbacks"])
 def test_every_callbacks_config_instantiates(train_cfg, callbacks):
-    objects = instantiate_group(train_cfg(f"callbacks={callbacks}").callbacks)
+    objects = build_group(train_cfg(f"callbacks={callbacks}").callbacks)
     assert all(isinstance(c, pl.Callback) for c in objects)
-    assert len(objects) == {"default": 6, "benchmark": 2, "none": 0}.get(callbacks, 1)
+    assert len(objects) == {"default": 7, "benchmark": 2, "none": 0}.get(callbacks, 1)
 
 
 @pytest.mark.parametrize("logger", GROUP_OPTIONS["logger"])
 def test_every_logger_config_instantiates_inside_the_run_directory(train_cfg, tmp_path, logger):
-    loggers = instantiate_group(train_cfg(f"logger={logger}").logger)
+    loggers = build_group(train_cfg(f"logger={logger}").logger)
     assert len(loggers) == {"default": 2, "none": 0}.get(logger, 1)
     assert all(Path(lg.log_dir).is_relative_to(tmp_path) for lg in loggers)
 
@@ -50,15 +53,21 @@ def test_cpu_trainer_configs_build_a_trainer(train_cfg, trainer):
     assert isinstance(built.accelerator, pl.accelerators.CPUAccelerator)
 
 
-def test_ddp_preset_asks_for_two_gpus():
-    cfg = {"gpus": 2, "strategy": "ddp", "accelerator": None, "devices": None, "precision": "32-true"}
-    assert trainer_kwargs(cfg, cuda_devices=2)["devices"] == 2
+def test_ddp_preset_asks_for_two_gpus_with_synchronised_batch_norm(tmp_path):
+    node = OmegaConf.to_container(compose_config("train", ["trainer=ddp"], tmp_path).trainer, resolve=True)
+    resolved = trainer_devices(node, cuda_devices=2)
+    assert (resolved["accelerator"], resolved["devices"], resolved["strategy"]) == ("gpu", 2, "ddp")
+    assert resolved["sync_batchnorm"] is True and "gpus" not in resolved
+    with pytest.raises(ValueError, match=r"trainer.gpus=2 but this machine has 1"):
+        trainer_devices(node, cuda_devices=1)
 
 
 @pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
-def test_every_experiment_composes(train_cfg, experiment):
-    cfg = train_cfg(f"experiment={experiment}")
-    assert cfg.trainer.max_epochs >= 1
+def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experiment):
+    cfg = train_cfg(f"experiment={experiment}", *(["data.root=."] if experiment == "finetune" else []))
+    model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
+    assert isinstance(model, OCRSystem) and datamodule.alphabet == model.codec.alphabet
+    assert cfg.trainer.max_epochs >= 1 and model.hparams.imgH == datamodule.imgH
 
 
 def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):
@@ -79,7 +88,7 @@ def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):
     ],
 )
 def test_gpus_maps_onto_lightning_2(gpus, cuda, expected):
-    kwargs = trainer_kwargs(
+    kwargs = trainer_devices(
         {"gpus": gpus, "accelerator": None, "devices": None, "strategy": "auto", "precision": "32-true"},
         cuda_devices=cuda,
     )
@@ -88,11 +97,11 @@ def test_gpus_maps_onto_lightning_2(gpus, cuda, expected):
 
 def test_asking_for_missing_gpus_is_a_clear_error():
     with pytest.raises(ValueError, match=r"trainer.gpus=2 but this machine has 0"):
-        trainer_kwargs({"gpus": 2}, cuda_devices=0)
+        trainer_devices({"gpus": 2}, cuda_devices=0)
     with pytest.raises(ValueError, match="either trainer.gpus or"):
-        trainer_kwargs({"gpus": 1, "devices": 2}, cuda_devices=2)
+        trainer_devices({"gpus": 1, "devices": 2}, cuda_devices=2)
     with pytest.raises(ValueError, match="whole number"):
-        trainer_kwargs({"gpus": -1}, cuda_devices=0)
+        trainer_devices({"gpus": -1}, cuda_devices=0)
 
 
 def test_unknown_config_key_is_refused_by_name(train_cfg):

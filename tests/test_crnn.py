@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ocr.geometry import MARGIN, min_width, output_frames
-from ocr.models.crnn import CRNN
+from ocr.models.crnn import CRNN, normalize
 from ocr.models.graphs import TrainingGraphs
 
 
@@ -102,14 +102,18 @@ def test_a_failed_capture_falls_back_to_eager_steps(monkeypatch, caplog):
     assert not graphs.accepts(images)
 
 
-def test_graphs_are_for_small_training_batches_on_a_gpu_only():
+def test_graphs_are_not_for_cpu_batches():
     graphs = TrainingGraphs(small_crnn(), max_batch=8)
-    assert not graphs.accepts(torch.randn(2, 1, 32, 64))  # a CPU tensor
-    if torch.cuda.is_available():
-        assert graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
-        assert not graphs.accepts(torch.randn(9, 1, 32, 64, device="cuda"))
-        graphs.module.eval()
-        assert not graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
+    assert not graphs.accepts(torch.randn(2, 1, 32, 64))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_graphs_are_for_small_training_batches_on_a_gpu():
+    graphs = TrainingGraphs(small_crnn().cuda(), max_batch=8)
+    assert graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
+    assert not graphs.accepts(torch.randn(9, 1, 32, 64, device="cuda"))
+    graphs.module.eval()
+    assert not graphs.accepts(torch.randn(2, 1, 32, 64, device="cuda"))
 
 
 def test_the_margin_covers_how_far_past_its_edge_an_image_s_last_frame_sees():
@@ -145,3 +149,8 @@ def test_an_image_s_own_frames_ignore_the_rest_of_its_batch(training):
     assert torch.allclose(alone[0, :frames], together[0, :frames], atol=1e-5)
     # Without widths every frame reads the whole padded row: the padding leaks in.
     assert not torch.allclose(model(batch)[0, :frames], together[0, :frames], atol=1e-3)
+
+
+def test_normalize_maps_uint8_pixels_onto_minus_one_to_one():
+    pixels = torch.tensor([0, 127, 255], dtype=torch.uint8)
+    assert torch.allclose(normalize(pixels), torch.tensor([-1.0, 127 / 127.5 - 1, 1.0]))

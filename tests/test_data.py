@@ -8,7 +8,7 @@ import torch
 
 from ocr.data import render as render_module
 from ocr.data import store
-from ocr.data.batching import WidthBatchSampler, collate, normalize, pad_on_device
+from ocr.data.batching import WidthBatchSampler, collate, pad_on_device
 from ocr.data.datamodule import FolderDataModule, SynthDataModule
 from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_fonts, trdg_fonts_dir
 from ocr.data.images import pad_batch
@@ -140,7 +140,7 @@ def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
     from pathlib import Path
 
     serif = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # a font package installed with ocr
-    assert [Path(f).name for f in serif] == [f"Caladea-{s}.ttf" for s in ("Bold", "BoldItalic", "Italic", "Regular")]
+    assert {"Caladea-Regular.ttf", "Caladea-Bold.ttf"} <= {Path(f).name for f in serif}
     # A folder: a font shipped as .otf and .ttf counts once; unfaithful fonts are left out.
     for name in ("Face.otf", "Face.ttf"):
         shutil.copy(ROBOTO, tmp_path / name)
@@ -158,10 +158,9 @@ def test_python_packages_lend_their_fonts_type_1_included_and_symbol_fonts_left_
     # reportlab: Bitstream Vera, and Type 1 clones of Helvetica (_a*), Times (_e*) and
     # Courier (co*); its Symbol and Dingbats (no glyph for letters), its calligraphic and
     # test fonts are left out.
-    names = [Path(f).name for f in resolve_fonts(["reportlab"], SEED_ALPHABET)]
-    assert names[:4] == ["Vera.ttf", "VeraBI.ttf", "VeraBd.ttf", "VeraIt.ttf"]
-    assert sum(n.endswith(".pfb") for n in names) == 12 and len(names) == 16
-    assert "_a______.pfb" in names and "com_____.pfb" in names
+    names = {Path(f).name for f in resolve_fonts(["reportlab"], SEED_ALPHABET)}
+    assert {"Vera.ttf", "VeraBd.ttf", "_a______.pfb", "_er_____.pfb", "com_____.pfb"} <= names
+    assert not {"zx______.pfb", "zy______.pfb"} & names
     assert font_problems(font_folder("reportlab") / "fonts" / "zx______.pfb", "ab") == [
         "draws symbols for ASCII characters (a known symbol font)"
     ]
@@ -187,8 +186,6 @@ def test_collate_pads_right_with_each_images_background():
     assert (batch["images"][1, 0, :, 45:] == 200).all()
     assert batch["widths"].tolist() == [20, 45] and batch["labels"] == ["a", "bb"]
     assert batch["unreadable"] == [(5, "lost")]  # counted by evaluation as read wrong
-    x = normalize(batch["images"])
-    assert x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
 
 
 def test_batches_are_padded_coarser_on_a_gpu_unless_told():
@@ -407,7 +404,7 @@ def test_neighbouring_letters_and_uneven_light_are_drawn_beside_the_word():
 
 
 def test_batch_augmentation_draws_per_image_and_stays_in_range():
-    from ocr.data.augment import Augment
+    from ocr.models.augment import Augment
 
     torch.manual_seed(0)
     images, widths = torch.rand(64, 1, 32, 80) * 2 - 1, torch.full((64,), 53)
@@ -424,7 +421,7 @@ def test_batch_augmentation_draws_per_image_and_stays_in_range():
 
 
 def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_label():
-    from ocr.data.augment import Augment
+    from ocr.models.augment import Augment
 
     torch.manual_seed(0)
     widths = torch.randint(40, 101, (64,))

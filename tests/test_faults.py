@@ -23,7 +23,8 @@ from ocr.callbacks import AtomicCheckpointIO
 from ocr.checkpoint import load_checkpoint
 from ocr.data import store
 from ocr.data.labels import LabelFileError
-from ocr.models.system import NonFiniteLossError, OCRSystem
+from ocr.models.guard import NonFiniteLossError
+from ocr.models.system import OCRSystem
 from ocr.training import train
 
 from .conftest import ROOT, run_entry_point
@@ -172,7 +173,7 @@ def test_a_non_finite_step_is_skipped_and_counted(train_cfg, monkeypatch):
     monkeypatch.setattr(OCRSystem, "ctc_loss", lambda self, logits, labels, widths: logits.float().sum() * float("nan"))
     _, objects = train(cfg)
     model = objects["model"]
-    assert model.nonfinite_steps == 1
+    assert model.guard.skipped == 1
     for name, value in model.named_parameters():
         assert torch.equal(value.detach().cpu(), initial[name]), name
     # Skipped on the device by the fused Adam: not even its step count moved.
@@ -236,15 +237,7 @@ def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_
     for i in range(10):
         Image.new("L", (60, 20), 200).save(data / f"{i}.png")
     (data / "gt.txt").write_text("".join(f"{i}.png\t{'naïve' if i == 3 else 'plain'}\n" for i in range(10)))
-    folder = [
-        "data=folder",
-        f"data.root={data}",
-        "data.batch_size=4",
-        "~data.count",
-        "~data.test_count",
-        "~data.fonts",
-        "~data.render_workers",
-    ]  # the synthetic-data settings of debug=tiny
+    folder = ["data=folder", f"data.root={data}", "data.batch_size=4"]  # debug=tiny fits any data
     with pytest.raises(LabelFileError, match=r"gt.txt:4 'naïve' \('ï'\)"):
         train(train_cfg("debug=fdr", f"init_from={checkpoint}", *folder))
     _, tuned = train(train_cfg("debug=fdr", f"init_from={checkpoint}", "init_extend_alphabet='ï'", *folder))
@@ -256,8 +249,8 @@ def test_fine_tuning_data_with_characters_the_checkpoint_lacks_is_refused(train_
 
 
 def test_images_that_cannot_be_read_count_as_wrong_readings(tmp_path):
+    from ocr.config import compose_config
     from ocr.evaluation import evaluate
-    from ocr.hydra_utils import compose_config
 
     from .test_inference import save_untrained
 
@@ -282,7 +275,7 @@ def test_images_that_cannot_be_read_count_as_wrong_readings(tmp_path):
 def test_an_evaluation_killed_before_its_end_leaves_no_metrics(tmp_path, monkeypatch):
     """metrics.json is written last: its presence means the other outputs are whole."""
     from ocr import evaluation
-    from ocr.hydra_utils import compose_config
+    from ocr.config import compose_config
 
     from .test_inference import save_untrained
 

@@ -374,7 +374,7 @@ def test_checkpoints_load_without_running_pickled_code(checkpoint, tmp_path):
 def test_export_writes_a_float16_checkpoint_without_optimiser_state(checkpoint, tmp_path):
     run_entry_point("export.py", f"ckpt_path={checkpoint}", "format=fp16", f"output={tmp_path / 'm.ckpt'}")
     slim = load_checkpoint(tmp_path / "m.ckpt")
-    assert set(slim) == {"state_dict", "hyper_parameters", "data_config"}
+    assert set(slim) == {"state_dict", "hyper_parameters"}
     floats = {k: v.dtype for k, v in slim["state_dict"].items() if v.is_floating_point()}
     assert all(dtype == torch.float16 for k, dtype in floats.items() if not k.endswith(("running_mean", "running_var")))
     assert all(dtype == torch.float32 for k, dtype in floats.items() if k.endswith(("running_mean", "running_var")))
@@ -401,8 +401,8 @@ def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint
 
 
 def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoint, word, tmp_path):
+    from ocr.config import compose_config
     from ocr.evaluation import evaluate
-    from ocr.hydra_utils import compose_config
 
     roots = []
     for name, labels in (("one", ["ab", "cd"]), ("two", ["efg", "h", "ij"])):
@@ -474,7 +474,7 @@ def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
 def test_predict_writes_its_output_whole_and_quotes_odd_file_names(checkpoint, word, tmp_path):
     import csv
 
-    from ocr.hydra_utils import compose_config
+    from ocr.config import compose_config
     from ocr.prediction import predict
 
     folder = tmp_path / "in"

@@ -48,7 +48,7 @@ def test_training_lowers_the_loss_and_learns_the_images(train_cfg, tmp_path):
         f"data.words_file={numbers}",
         "data.count=256",
         "data.test_count=32",
-        "data.batch_size=8",  # 720 updates: past CTC's slow start whatever the seed (1, 2 and 1234 tried)
+        "data.batch_size=8",  # 720 updates: past CTC's slow start whatever the random seed (1, 2 and 1234 tried)
         "trainer.max_epochs=30",
         "trainer.precision=32",
         "model.nHidden=48",
@@ -99,7 +99,7 @@ def test_run_directory_holds_config_checkpoints_logs_and_test_metrics(train_cfg,
     # Checkpoints load without unpickling code, with plain hyperparameters.
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
     assert type(checkpoint["hyper_parameters"]) is dict
-    assert checkpoint["data_config"]["name"] == "synth" and "_target_" not in checkpoint["data_config"]
+    assert checkpoint["hyper_parameters"]["data"]["name"] == "synth" and "data_config" not in checkpoint
 
 
 def test_resume_from_last_checkpoint_continues_the_run(train_cfg, tmp_path):

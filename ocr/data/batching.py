@@ -1,7 +1,7 @@
 """Batches: similar widths together, padded on the right with each image's background.
 
-Images travel as uint8 (a quarter of the bytes of float32); the LightningModule turns
-them into floats in [-1, 1] on its device, a whole batch at a time.
+Images travel as uint8 (a quarter of the bytes of float32); the model turns them into
+floats on its device, a whole batch at a time.
 """
 
 from __future__ import annotations
@@ -70,11 +70,6 @@ def pad_on_device(images: Sequence[np.ndarray], device: torch.device, multiple: 
     background = ((last[(height - 1) // 2] + last[height // 2]) // 2).to(torch.uint8)
     batch = torch.where(x < widths[:, None], strip[:, columns], background[:, None])  # (H, B, W)
     return batch.permute(1, 0, 2).unsqueeze(1)
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels to floats in [-1, 1] (the seed's ToTensor + Normalize(0.5, 0.5))."""
-    return images.float().div_(127.5).sub_(1.0)
 
 
 class WidthBatchSampler(Sampler[list[int]]):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
-from ocr.data.labels import read_gt_file, read_trdg_folder, screen
+from ocr.data.labels import read_labels, screen
 from ocr.data.lmdb_store import LmdbImages
 from ocr.data.store import ImageStore
 from ocr.data.synth import SPLITS, SynthSets
@@ -91,8 +91,8 @@ class OCRDataModule(pl.LightningDataModule):
 
     def padded_width_multiple(self) -> int:
         """Batches' widths are padded up to a multiple of this: ``width_multiple``, or by
-        default 32 on a GPU, where each new batch shape costs a cuDNN plan (~70 ms for a
-        training step on an H100), and 8 on a CPU, where padding costs compute. (How much
+        default 32 on a GPU, where each new batch shape costs a cuDNN plan, and 8 on a CPU,
+        where padding costs compute. (How much
         padding a batch has does not change what the model reads: see ``ocr.geometry``.)"""
         if self.width_multiple:
             return self.width_multiple
@@ -110,7 +110,7 @@ class OCRDataModule(pl.LightningDataModule):
 
 
 class SynthDataModule(OCRDataModule):
-    """Words rendered with trdg, as in the seed: ``count`` images of training words split
+    """Words rendered with trdg, as in the blog post: ``count`` images of training words split
     ``val_fraction`` for validation, and ``test_count`` images of held-out words
     (``ocr.data.synth.SynthSets``, whose arguments it takes beside OCRDataModule's).
 
@@ -162,7 +162,7 @@ class FolderDataModule(OCRDataModule):
         **kwargs,
     ):
         super().__init__(alphabet=alphabet, **kwargs)
-        if format not in (*READERS, "lmdb"):
+        if format not in ("gt", "trdg", "lmdb"):
             raise ValueError(f"data.format must be gt, trdg or lmdb, got {format!r}")
         self.roots, self.test_roots = _folders(root), _folders(test_root)
         if not self.roots and not self.test_roots:
@@ -177,8 +177,8 @@ class FolderDataModule(OCRDataModule):
         policy = "keep" if test else self.unknown_chars
         if self.format == "lmdb":
             return LmdbImages(root, self.alphabet, self.imgH, self.max_width, policy)
-        entries = READERS[self.format](root, self.gt_file)
-        kept = screen(entries, root, self.alphabet, policy, self.max_width)
+        entries = read_labels(root, self.format, self.gt_file)
+        kept = screen(entries, root, self.alphabet, policy, self.max_width, keep_missing=test)
         return LabelledImages(kept, self.imgH, self.max_width, name=root.name)
 
     def setup(self, stage: str | None = None) -> None:
@@ -191,13 +191,6 @@ class FolderDataModule(OCRDataModule):
                 self.test_sets = {r.name: self.read(r, test=True) for r in self.test_roots}
             elif self.val_set is not None:
                 self.test_sets = {"val": self.val_set}
-
-
-# Label files of folder formats (an LMDB holds its labels: LmdbImages reads them).
-READERS = {
-    "gt": lambda root, gt_file: read_gt_file(root, gt_file),
-    "trdg": lambda root, gt_file: read_trdg_folder(root),
-}
 
 
 def _folders(value: str | list[str] | None) -> list[Path]:
@@ -221,21 +214,31 @@ def checkpoint_data_config(config: dict) -> dict | None:
     return {"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}
 
 
+def upgrade_data_config(config: dict | None) -> dict | None:
+    """A data config as checkpoints of earlier versions kept it (the class path of the data
+    module in ``_target_``) in today's form; a class path not registered is refused."""
+    if config is None or "_target_" not in config:
+        return config
+    name = _CONFIG_TARGETS.get(config["_target_"])
+    if name is None:
+        raise ValueError(
+            f"the checkpoint's data config names {config['_target_']!r}, not one of the data modules "
+            f"{sorted(DATA_MODULES)}: refused; name the data to evaluate on, e.g. data=folder data.root=DIR"
+        )
+    return {"name": name, **{k: v for k, v in config.items() if k not in ("_target_", "_convert_", "_recursive_")}}
+
+
 def datamodule_from_checkpoint(config: dict, overrides: dict) -> OCRDataModule:
-    """The data module a checkpoint's data config describes, with ``overrides`` for the
-    arguments it takes. Only registered data modules are built, from plain values; a
-    config that names anything else, or holds a ``_target_`` anywhere, is refused."""
+    """The data module a checkpoint's data config describes (``checkpoint_data_config``),
+    with ``overrides`` for the arguments it takes. Only registered data modules are built,
+    from plain values; anything else is refused."""
+    check_plain(config, "the checkpoint's data config")
     config = dict(config)
-    target = config.pop("_target_", None)  # checkpoints written before the registry name classes
-    name = config.pop("name", None) or _CONFIG_TARGETS.get(target)
+    name = config.pop("name", None)
     if name not in DATA_MODULES:
         raise ValueError(
-            f"the checkpoint's data config names {target or name!r}, not one of the data modules "
-            f"{sorted(DATA_MODULES)}: name the data, e.g. data=folder data.root=DIR"
+            f"the checkpoint's data config names {name!r}, not one of the data modules {sorted(DATA_MODULES)}"
         )
-    for key in ("_convert_", "_recursive_"):
-        config.pop(key, None)
-    check_plain(config, "the checkpoint's data_config")
     config.update({k: v for k, v in overrides.items() if k in config or k in ("alphabet", "imgH")})
     try:
         return DATA_MODULES[name](**config)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFont
 
+from ocr.data.trdg_compat import trdg_folder
+
 # Lower-case letters whose shapes differ from their capitals in ordinary fonts.
 _DISTINCT_CASE = "abdeghnqrt"
 # Median shape correlation between these letters and their capitals above which a font
@@ -35,9 +37,7 @@ FONT_SUFFIXES = (".ttf", ".otf", ".pfb")
 
 
 def trdg_fonts_dir() -> Path:
-    import trdg
-
-    return Path(trdg.__file__).parent / "fonts" / "latin"
+    return trdg_folder("fonts", "latin")
 
 
 def _glyph(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:

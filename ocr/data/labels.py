@@ -72,12 +72,21 @@ def read_trdg_folder(root: Path) -> list[Entry]:
     return [(p.name, p.stem.rsplit("_", 1)[0], str(p)) for p in files]
 
 
+def read_labels(root: Path, format: str, gt_file: str = "gt.txt") -> list[Entry]:
+    """The entries of a labelled folder in ``format``: ``gt`` (a ``gt_file``) or ``trdg``."""
+    if format == "gt":
+        return read_gt_file(root, gt_file)
+    if format == "trdg":
+        return read_trdg_folder(root)
+    raise ValueError(f"a label format is gt or trdg, got {format!r}")
+
+
 def screen(
-    entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int
+    entries: list[Entry], root: Path, alphabet: str, unknown_chars: str, max_width: int, keep_missing: bool = False
 ) -> list[tuple[str, str]]:
     """Absolute image paths with their labels, for the entries of a folder that can be used
-    (see ``screen_labels``); paths must stay inside ``root``, exist and appear once. Test
-    data (``unknown_chars="keep"``) keeps its missing images: they count as wrong readings."""
+    (see ``screen_labels``); paths must stay inside ``root``, exist and appear once.
+    ``keep_missing`` (test data): missing images stay, to be counted as wrong readings."""
     root = root.resolve()
     problems: dict[str, list[str]] = defaultdict(list)
     located, seen = [], set()
@@ -87,7 +96,7 @@ def screen(
             problems["paths outside the dataset folder"].append(f"{where} {file!r}")
         elif path in seen:
             problems["duplicate entries"].append(f"{where} {file!r}")
-        elif not path.is_file() and unknown_chars != "keep":
+        elif not path.is_file() and not keep_missing:
             problems["missing images"].append(f"{where} {file!r}")
         else:
             located.append((str(path), label, where))

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ocr.data.batching import Item
 from ocr.data.datasets import item_width, read_item
 from ocr.data.images import header_width
-from ocr.data.labels import read_gt_file, read_trdg_folder, screen, screen_labels
+from ocr.data.labels import read_labels, screen, screen_labels
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gt-file", default="gt.txt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    entries = read_gt_file(args.source, args.gt_file) if args.format == "gt" else read_trdg_folder(args.source)
+    entries = read_labels(args.source, args.format, args.gt_file)
     # Every character is kept: the alphabet is the training run's choice, not the store's.
     alphabet = "".join(sorted({c for _, label, _ in entries for c in label}))
     kept = screen(entries, args.source, alphabet or "?", "keep", max_width=10**6)

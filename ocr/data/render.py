@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ocr.data import layers, store
 from ocr.data.images import pad_to_width, to_model_input
-from ocr.data.trdg_compat import fake_text_generator
+from ocr.data.trdg_compat import fake_text_generator, trdg_folder
 from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ DISTORTIONS = {"none": 0, "sine": 1, "cosine": 2, "random": 3}
 class Style:
     """How words look. Fields that are lists are drawn from uniformly for each image.
 
-    The defaults are trdg's own (its command line without options), which the seed used.
+    The defaults are trdg's own (its command line without options), which the blog post used.
     ``renderer: layered`` lets trdg draw only the text and composes the rest itself
     (see ``ocr.data.layers``); the fields after ``renderer`` apply to it alone.
     """
@@ -149,7 +149,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
                 fit=False,
                 output_mask=0,
                 word_split=False,
-                image_dir=str(_trdg_images_dir()),
+                image_dir=str(trdg_folder("images")),
             )
         if image is not None:
             gray = layers.compose(image, style, _photos(), rng) if layered else np.asarray(image.convert("L"))
@@ -160,13 +160,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
 
 @functools.lru_cache(maxsize=1)
 def _photos() -> list[Path]:
-    return sorted(_trdg_images_dir().glob("*.jpg"))
-
-
-def _trdg_images_dir() -> Path:
-    import trdg
-
-    return Path(trdg.__file__).parent / "images"
+    return sorted(trdg_folder("images").glob("*.jpg"))
 
 
 # The sets being rendered, set once per worker process rather than pickled per shard.

@@ -1,4 +1,4 @@
-"""The seed's data: word images rendered with trdg, cached by what determines their pixels.
+"""The blog post's data: word images rendered with trdg, cached by what determines their pixels.
 
 Free of torch and Lightning, so that ``train.py`` can start rendering before those load
 (``render_early``): on a fresh machine their import takes as long as the rendering.
@@ -84,7 +84,7 @@ class SynthSets:
         return self._jobs
 
     def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
-        """The texts of ``count`` images: words as they are (the seed), or a ``texts`` mix."""
+        """The texts of ``count`` images: words as they are (the blog post), or a ``texts`` mix."""
         if not self.texts:
             return tuple(draw_words(words, count, seed, self.word_lengths))
         case = self.case or {"as_is": 1.0}

@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 from PIL import Image, ImageFont
+
+
+def trdg_folder(*parts: str) -> Path:
+    """A folder of the data trdg ships: ``fonts/latin``, ``dicts``, ``images``."""
+    import trdg
+
+    return Path(trdg.__file__).parent.joinpath(*parts)
 
 
 def _getsize(self: ImageFont.FreeTypeFont, text: str, *args, **kwargs) -> tuple[int, int]:

@@ -8,13 +8,9 @@ import logging
 import random
 from pathlib import Path
 
+from ocr.data.trdg_compat import trdg_folder
+
 log = logging.getLogger(__name__)
-
-
-def trdg_dictionary(lang: str = "en") -> Path:
-    import trdg
-
-    return Path(trdg.__file__).parent / "dicts" / f"{lang}.txt"
 
 
 def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: int = 24) -> list[str]:
@@ -23,7 +19,7 @@ def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: in
 
     Words with other characters are left out and counted, never altered.
     """
-    path = Path(words_file) if words_file else trdg_dictionary()
+    path = Path(words_file) if words_file else trdg_folder("dicts") / "en.txt"
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

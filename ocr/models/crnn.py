@@ -1,6 +1,6 @@
 """The CRNN of Shi et al. (2015): 7 convolutions, then 2 bidirectional LSTMs.
 
-The seed's architecture and argument names (imgH, nChannels, nHidden, leakyRelu), with
+The blog post's architecture and argument names (imgH, nChannels, nHidden, leakyRelu), with
 the class count fixed: ``nClasses`` includes the CTC blank. ``channels`` thins every
 convolution (the paper's widths by default) for a faster CPU variant.
 """
@@ -15,6 +15,12 @@ from torch import nn
 from ocr.geometry import output_frames
 
 PAPER_CHANNELS = (64, 128, 256, 256, 512, 512, 512)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to floats in [-1, 1] (the blog post's ToTensor + Normalize(0.5, 0.5)):
+    what the CRNN reads; images travel as uint8 until the device."""
+    return images.float().div_(127.5).sub_(1.0)
 
 
 class BidirectionalLSTM(nn.Module):
@@ -69,7 +75,7 @@ class PooledConv2d(nn.Conv2d):
     bias and activation after it: the same values (a constant per channel and a rising
     activation both commute with a maximum), but they pass over a quarter or half as
     many values, and a GPU's time here goes to moving bytes. On a CPU the convolution
-    adds its bias and activation at no cost (oneDNN, onnxruntime), so the seed's order
+    adds its bias and activation at no cost (oneDNN, onnxruntime), so the usual order
     stays. Its parameters are an ``nn.Conv2d``'s, so checkpoints keep their keys."""
 
     def __init__(self, nIn: int, nOut: int, kernel: int, padding: int, pool: nn.MaxPool2d, activation: nn.Module):
@@ -119,7 +125,7 @@ class CRNN(nn.Module):
             nIn = nChannels if i == 0 else channels[i - 1]
             activation = nn.LeakyReLU(0.2, inplace=True) if leakyRelu else nn.ReLU(inplace=True)
             if i in poolings:  # (no batch norm on these layers)
-                # Identity holds the places of the activation and pooling in the seed's
+                # Identity holds the places of the activation and pooling in the blog post's
                 # layer list, so that the weights keep their names (cnn.<index>.*).
                 pooled = PooledConv2d(nIn, nOut, kernels[i], paddings[i], poolings[i], activation)
                 layers += [pooled, nn.Identity(), nn.Identity()]

@@ -1,14 +1,13 @@
 """CUDA graphs of a module's training forward and backward, one pair per batch shape.
 
-A small batch on a fast GPU is bound by the host, not the GPU: at the seed's batch of 32
-an H100 computes a CRNN training step in ~3 ms, while the host spends ~18 ms issuing its
-few hundred kernels, cuDNN's LSTM calls the costliest among them. A CUDA graph replays
+A small batch on a fast GPU is bound by the host, not the GPU: the GPU computes a CRNN
+training step in a fraction of the time the host spends issuing its few hundred kernels
+(docs/results.md has the figures). A CUDA graph replays
 all the kernels of the forward in one launch and those of the backward in another
 (``torch.cuda.make_graphed_callables``); the loss, which depends on the labels' lengths,
 the gradient clipping and the optimiser stay eager around them.
 
-Each batch shape is captured once (a few warm-up passes and the capture, tens of
-milliseconds) and keeps its activations in memory of its own, so graphs are used for
+Each batch shape is captured once (a few warm-up passes and the capture) and keeps its activations in memory of its own, so graphs are used for
 batches of at most ``max_batch`` images, and new shapes are captured only while the
 graphs hold less than ``memory_fraction`` of the GPU's memory; the rest runs eagerly.
 """

@@ -1,50 +1,41 @@
-"""The LightningModule: the CRNN, the CTC loss, the optimiser and the metrics."""
+"""The LightningModule: a network trained with CTC, its optimiser and its metrics."""
 
 from __future__ import annotations
 
-import logging
-import math
 import warnings
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ocr.data.augment import Augment
-from ocr.data.batching import normalize
 from ocr.geometry import output_frames
 from ocr.metrics import TextMetrics
-from ocr.models.crnn import CRNN, PAPER_CHANNELS
+from ocr.models.augment import Augment
+from ocr.models.crnn import PAPER_CHANNELS, normalize
 from ocr.models.graphs import TrainingGraphs
-from ocr.options import check_number
-from ocr.text import CTCCodec, alphabet_difference
-from ocr.visualize import prediction_grid
-
-log = logging.getLogger(__name__)
+from ocr.models.guard import NonFiniteGuard
+from ocr.models.networks import check_same_model, network
+from ocr.models.schedule import warmup_cosine
+from ocr.options import check_numbers
+from ocr.text import CTCCodec
 
 # Epoch-level values are logged already reduced across DDP ranks (torchmetrics sums the
 # states), so Lightning's advice to pass sync_dist=True does not apply.
 warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 
 
-# The hyperparameters that give the network its shape (with the alphabet).
-ARCHITECTURE = ("imgH", "nChannels", "nHidden", "leakyRelu", "channels")
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
-
-
 class OCRSystem(pl.LightningModule):
-    """A CRNN trained with CTC.
-
-    Labels travel in the batch as strings and are encoded here, on the model's device.
-    Images arrive as uint8 and are normalised here, a batch at a time.
-    """
+    """A network trained with CTC. ``net`` (the ``model.net`` node, or a registered name) is
+    built with the sizes below and ``nClasses = len(alphabet) + 1``; checkpoints keep plain
+    hyperparameters: its name, its sizes, and ``data``, the training data's config. Labels
+    travel as strings and images as uint8: both are encoded here, on the model's device."""
 
     def __init__(
         self,
         alphabet: str,
+        net: Callable[..., nn.Module] | str = "crnn",
         imgH: int = 32,
         nChannels: int = 1,
         nHidden: int = 256,
@@ -60,45 +51,31 @@ class OCRSystem(pl.LightningModule):
         train_metrics_every: int = 10,
         skip_nonfinite: bool = True,
         max_nonfinite_steps: int = 20,
-        grid_size: int = 20,
         augment: dict | None = None,
+        data: dict | None = None,
     ):
         super().__init__()
-        for name, value, kind, least in (
-            ("nHidden", nHidden, int, 1),
-            ("nChannels", nChannels, int, 1),
-            ("lr", lr, float, 0),
-            ("weight_decay", weight_decay, float, 0),
-            ("warmup_steps", warmup_steps, int, 0),
-            ("train_metrics_every", train_metrics_every, int, 0),
-            ("max_nonfinite_steps", max_nonfinite_steps, int, 1),
-            ("grid_size", grid_size, int, 0),
-        ):
-            check_number(f"model.{name}", value, kind, minimum=least)
-        # Plain types only, so that checkpoints load with torch.load(weights_only=True).
-        channels, augment = list(channels), dict(augment) if augment else None
-        self.save_hyperparameters()
+        check_numbers("model", nHidden=(nHidden, int, 1), nChannels=(nChannels, int, 1), lr=(lr, float, 0))
+        check_numbers("model", weight_decay=(weight_decay, float, 0), warmup_steps=(warmup_steps, int, 0))
+        check_numbers("model", train_metrics_every=(train_metrics_every, int, 0))
+        check_numbers("model", max_nonfinite_steps=(max_nonfinite_steps, int, 1))
+        name, build = network(net)
+        # Plain values only, so that checkpoints load with torch.load(weights_only=True).
+        self.save_hyperparameters(ignore=["net"])
+        self.hparams.update(net=name, channels=list(channels), augment=dict(augment) if augment else None)
         self.codec = CTCCodec(alphabet)
-        self.model = CRNN(imgH, nChannels, nHidden, self.codec.num_classes, leakyRelu, tuple(channels))
+        sizes = dict(imgH=imgH, nChannels=nChannels, nHidden=nHidden, leakyRelu=leakyRelu, channels=tuple(channels))
+        self.model = build(nClasses=self.codec.num_classes, **sizes)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.augment = Augment(**augment) if augment else None
         self.train_metrics, self.val_metrics = TextMetrics(), TextMetrics()
-        # Non-finite updates skipped: in all, in the current run, the longest run (device
-        # counters, read by the host only now and then; see configure_gradient_clipping).
-        self._nonfinite: dict[str, torch.Tensor] = {}
-        self._nonfinite_reported = 0
-        self._last_labels: list[str] = []
-        self._graphs: TrainingGraphs | None = None
-        # The training loss summed over the epoch on the device, and its images.
-        self._epoch_loss: torch.Tensor | float = 0.0
-        self._epoch_images = 0
-        self._grid: tuple | None = None
-        # The training run's data config (plain dict), saved with checkpoints so that
-        # evaluate.py can rebuild the test set the model was trained with.
-        self.data_config: dict | None = None
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        self.graphs: TrainingGraphs | None = None
+        self.last_labels: list[str] = []  # named when a run stops for non-finite losses
+        self.epoch_loss: torch.Tensor | float = 0.0  # summed on the device over the epoch's images
+        self.epoch_images = 0
 
-    # ------------------------------------------------------------------ model
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 or normalised float images ``(B, C, imgH, W)`` and their widths before
         padding ``(B,)`` to logits ``(B, T, classes)``, of which each image's first
@@ -109,8 +86,8 @@ class OCRSystem(pl.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         if widths is not None:
             widths = widths.to(images.device, non_blocking=True)
-        if self._graphs is not None and widths is not None and self._graphs.accepts(images):
-            return self._graphs(images, widths)
+        if self.graphs is not None and widths is not None and self.graphs.accepts(images):
+            return self.graphs(images, widths)
         return self.model(images, widths)
 
     def setup(self, stage: str) -> None:
@@ -120,42 +97,36 @@ class OCRSystem(pl.LightningModule):
         elif self.hparams.cuda_graphs and stage == "fit" and self.trainer.world_size == 1:
             # Small training batches on a GPU as CUDA graphs (see ocr.models.graphs);
             # not under DDP, whose gradient hooks a graph would have to respect.
-            self._graphs = TrainingGraphs(self.model)
+            self.graphs = TrainingGraphs(self.model)
 
     def on_fit_end(self) -> None:
-        if self._graphs is not None:
-            self._graphs.clear()
-            self._graphs = None
+        if self.graphs is not None:
+            self.graphs.clear()
+            self.graphs = None
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
-        # Only the images travel (Lightning's generic version walks every label too); the
-        # widths stay on the host too, where the CTC loss wants its lengths, and forward
-        # sends a copy without waiting.
+        # Only the images travel (Lightning's generic version walks every label); the widths
+        # stay on the host, where the CTC loss wants its lengths (forward sends a copy).
         return {**batch, "images": batch["images"].to(device, non_blocking=True)}
 
     def ctc_loss(self, logits: torch.Tensor, labels: list[str], widths: torch.Tensor) -> torch.Tensor:
-        """CTC over each image's own frames, in float32 on the model's device; the lengths
-        stay on the host (see CTCCodec.encode)."""
+        """CTC over each image's own frames, in float32 on the model's device."""
         targets, target_lengths = self.codec.encode(labels, logits.device)
         log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, C)
         frames = output_frames(widths.cpu()).clamp(max=logits.shape[1])
         return F.ctc_loss(log_probs, targets, frames, target_lengths, blank=0, reduction="mean", zero_infinity=True)
 
-    # --------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         images, widths = normalize(batch["images"]), batch["widths"]
         if self.augment:
             images, widths = self.augment(images, widths, batch["labels"])
         logits = self(images, widths)
         loss = self.ctc_loss(logits, batch["labels"], widths)
-        self._last_labels = batch["labels"]
-        batch_size = len(batch["labels"])
-        # Not reduced across DDP ranks (that would be a collective every step): each
-        # rank's own loss; validation and test losses are reduced exactly. Logged on the
-        # steps that the loggers write (a self.log call costs the host 0.2 ms or more, a
-        # tenth of a graphed step), and summed on the device for the epoch's mean.
-        self._epoch_loss = self._epoch_loss + loss.detach() * batch_size
-        self._epoch_images += batch_size
+        self.last_labels, batch_size = batch["labels"], len(batch["labels"])
+        # Each rank's own loss (reducing it would be a collective every step), logged on the
+        # steps the loggers write: a self.log call costs the host more than a graphed step.
+        self.epoch_loss = self.epoch_loss + loss.detach() * batch_size
+        self.epoch_images += batch_size
         if (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, prog_bar=True, batch_size=batch_size)
         every = self.hparams.train_metrics_every
@@ -166,145 +137,50 @@ class OCRSystem(pl.LightningModule):
         return loss
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """Clip as Lightning does, and skip the update when a gradient is not finite
-        (stopping after too many in a row), both from one gradient norm.
-
-        The decision stays on the device: the fused Adam skips an update flagged in its
-        ``found_inf`` (as under a gradient scaler), so the host does not wait for the GPU
-        every step. The host reads the counters every ``trainer.log_every_n_steps`` steps
-        on a GPU, every step on the CPU (where reading costs nothing). Under DDP the
-        gradients are already averaged here, so every rank decides alike. (Lightning
-        refuses to clip for a fused optimiser under mixed precision, as a gradient scaler
-        would unscale inside the step; bf16 has no scaler, and 16-mixed gets no fused
-        optimiser, see configure_optimizers.)
-        """
-        if not optimizer.defaults.get("fused"):  # skip_nonfinite off, or 16-mixed's scaler skips
+        """Clip, and skip non-finite updates on the device (``NonFiniteGuard``), read by the
+        host every ``log_every_n_steps`` steps on a GPU and every step on a CPU. Lightning
+        clips itself where the optimiser is not fused (``skip_nonfinite`` off, 16-mixed)."""
+        if not optimizer.defaults.get("fused"):
             return self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        parameters = [p for p in self.parameters() if p.grad is not None]
-        if not parameters:
-            return
-        norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
-        if gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
-            torch.nn.utils.clip_grads_with_norm_(parameters, gradient_clip_val, norm)
-        elif gradient_clip_val:
-            torch.nn.utils.clip_grad_value_(parameters, gradient_clip_val)
-        nonfinite = ~torch.isfinite(norm)
-        optimizer.found_inf = nonfinite.float()
-        if not self._nonfinite:
-            zero = torch.zeros((), dtype=torch.long, device=norm.device)
-            self._nonfinite = {"all": zero, "run": zero, "longest": zero}
-        counts = self._nonfinite
-        counts["all"] = counts["all"] + nonfinite
-        counts["run"] = (counts["run"] + 1) * nonfinite
-        counts["longest"] = torch.maximum(counts["longest"], counts["run"])
-        if norm.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
-            self._check_nonfinite()
-
-    @property
-    def nonfinite_steps(self) -> int:
-        """Updates skipped so far for a non-finite loss or gradient (reads the device)."""
-        return int(self._nonfinite["all"]) if self._nonfinite else 0
-
-    def _check_nonfinite(self) -> None:
-        skipped = self.nonfinite_steps
-        if skipped > self._nonfinite_reported:
-            log.warning(
-                "step %d: %d update(s) skipped for a non-finite loss or gradient (%d so far)",
-                self.global_step,
-                skipped - self._nonfinite_reported,
-                skipped,
-            )
-            self._nonfinite_reported = skipped
-        longest = int(self._nonfinite["longest"]) if self._nonfinite else 0
-        if longest >= self.hparams.max_nonfinite_steps:
-            lengths = [len(label) for label in self._last_labels]
-            raise NonFiniteLossError(
-                f"{longest} steps in a row had a non-finite loss or gradient; the last "
-                f"batch had {len(lengths)} labels of lengths {min(lengths, default=0)}-{max(lengths, default=0)}: "
-                f"{self._last_labels[:8]}... Lower model.lr, check the labels, or use trainer.precision=32."
-            )
+        self.guard.clip(optimizer, self.parameters(), gradient_clip_val, gradient_clip_algorithm)
+        if self.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
+            self.guard.check(self.global_step, self.last_labels)
 
     def on_train_epoch_end(self) -> None:
-        if self._epoch_images:
-            self.log("train/loss_epoch", self._epoch_loss / self._epoch_images, sync_dist=False)
-        self._epoch_loss, self._epoch_images = 0.0, 0
-        self._check_nonfinite()
-        self.log("train/skipped_steps", float(self.nonfinite_steps), sync_dist=False)
-        self._log_metrics("train", self.train_metrics)
+        if self.epoch_images:
+            self.log("train/loss_epoch", self.epoch_loss / self.epoch_images, sync_dist=False)
+        self.epoch_loss, self.epoch_images = 0.0, 0
+        self.guard.check(self.global_step, self.last_labels)
+        self.log("train/skipped_steps", float(self.guard.skipped), sync_dist=False)
+        self.log_metrics("train", self.train_metrics)
 
-    # ------------------------------------------------------------- evaluation
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
         logits = self(batch["images"], batch["widths"])
         texts, confidences = self.codec.decode_greedy(logits, output_frames(batch["widths"]))
         loss = self.ctc_loss(logits, batch["labels"], batch["widths"])
         self.val_metrics.update(texts, batch["labels"], confidences, loss=loss)
         if batch["unreadable"]:  # read as nothing, as evaluation counts them
             self.val_metrics.update([""] * len(batch["unreadable"]), [label for _, label in batch["unreadable"]])
-        if batch_idx == 0 and self.global_rank == 0:
-            n = self.hparams.grid_size
-            self._grid = (batch["images"][:n].cpu(), batch["widths"][:n].tolist(), texts[:n], batch["labels"][:n])
+        return {"texts": texts}  # for callbacks (ocr.callbacks.PredictionGrid)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metrics("val", self.val_metrics, prog_bar=True)
-        if self._grid is not None and not self.trainer.sanity_checking:
-            self._log_grid(*self._grid)
-        self._grid = None
+        self.log_metrics("val", self.val_metrics, prog_bar=True)
 
-    def _log_metrics(self, prefix: str, metrics: TextMetrics, prog_bar: bool = False) -> dict[str, float]:
-        if metrics.update_count == 0:
-            return {}
-        values = {name: float(value) for name, value in metrics.compute().items()}
-        for name, value in values.items():
-            shown = prog_bar and name in ("char_accuracy", "word_accuracy")
-            self.log(f"{prefix}/{name}", value, prog_bar=shown, sync_dist=False)
-        metrics.reset()
-        return values
-
-    def _log_grid(self, images: torch.Tensor, widths: list[int], texts: list[str], labels: list[str]) -> None:
-        grid = prediction_grid([im[0, :, :w].numpy() for im, w in zip(images, widths)], texts, labels)
-        for logger in self.loggers:
-            if hasattr(logger.experiment, "add_image"):
-                logger.experiment.add_image(
-                    "val/predictions", torch.from_numpy(grid).permute(2, 0, 1), self.global_step
-                )
-
-    # ------------------------------------------------------------ checkpoint
-    def load_pretrained(self, state_dict: dict, alphabet: str) -> None:
-        """Weights of a model trained on ``alphabet``, a prefix of this model's alphabet:
-        its classes keep their weights, characters added since start from this model's
-        initialisation."""
-        if not self.codec.alphabet.startswith(alphabet):
-            raise ValueError(f"the checkpoint's alphabet {alphabet!r} is not a prefix of {self.codec.alphabet!r}")
-        own = self.state_dict()
-        for name, tensor in state_dict.items():
-            if name not in own:
-                raise ValueError(f"checkpoint weight {name} has no place in this model")
-            if own[name].shape == tensor.shape:
-                own[name] = tensor
-            else:  # the output layer: one row per class, the new classes at the end
-                own[name][: tensor.shape[0]] = tensor
-        self.load_state_dict(own)
+    def log_metrics(self, prefix: str, metrics: TextMetrics, prog_bar: bool = False) -> None:
+        if metrics.update_count:
+            for name, value in metrics.compute().items():
+                shown = prog_bar and name in ("char_accuracy", "word_accuracy")
+                self.log(f"{prefix}/{name}", float(value), prog_bar=shown, sync_dist=False)
+            metrics.reset()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Resuming: the checkpoint must be of this model (same alphabet, same shape)."""
-        theirs = checkpoint.get("hyper_parameters", {})
-        if theirs.get("alphabet", self.codec.alphabet) != self.codec.alphabet:
-            raise ValueError(f"cannot resume: {alphabet_difference(theirs['alphabet'], self.codec.alphabet)}")
-        differ = [
-            f"{k}={theirs[k]!r} (config: {self.hparams[k]!r})"
-            for k in ARCHITECTURE
-            if k in theirs and theirs[k] != self.hparams[k]
-        ]
-        if differ:
-            raise ValueError(f"cannot resume: the checkpoint's model has {', '.join(differ)}")
+        check_same_model(checkpoint.get("hyper_parameters", {}), self.hparams, "cannot resume")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Plain containers, so that torch.load(weights_only=True) can read them back.
+        # A plain dict, so that torch.load(weights_only=True) can read it back.
         checkpoint["hyper_parameters"] = dict(checkpoint.get("hyper_parameters", {}))
-        if self.data_config is not None:
-            checkpoint["data_config"] = self.data_config
 
-    # -------------------------------------------------------------- optimiser
     def configure_optimizers(self):
         # Fused: one kernel for all parameters, and it can skip a non-finite update on the
         # device (configure_gradient_clipping); not under 16-mixed, whose scaler skips those.
@@ -315,16 +191,6 @@ class OCRSystem(pl.LightningModule):
         if not self.hparams.schedule and not self.hparams.warmup_steps:
             return optimizer
         total = max(1, self.trainer.estimated_stepping_batches)
-        warmup = min(self.hparams.warmup_steps, total - 1)
-
-        def factor(step: int) -> float:
-            # Linear warm-up, then cosine annealing to zero over the rest of the run
-            # when ``schedule`` is on (the seed's CosineAnnealingLR), else constant.
-            if step < warmup:
-                return (step + 1) / warmup
-            if not self.hparams.schedule:
-                return 1.0
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
+        factor = warmup_cosine(self.hparams.warmup_steps, total, anneal=self.hparams.schedule)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

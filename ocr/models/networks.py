@@ -1,0 +1,43 @@
+"""The networks a model may be built with, by name: checkpoints name them, never a class
+path (nothing read from a file becomes code)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from ocr.models.crnn import CRNN
+from ocr.text import alphabet_difference
+
+NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN}
+# The hyperparameters that give a network its shape (with the alphabet).
+ARCHITECTURE = ("net", "imgH", "nChannels", "nHidden", "leakyRelu", "channels")
+
+
+def network(net: Callable[..., nn.Module] | str) -> tuple[str, Callable[..., nn.Module]]:
+    """The registered name and the class of ``net``: a name, a class, or a partial of one
+    without arguments (the ``model.net`` config node: its sizes are the model's keys). A
+    network of the user's own is refused here, when a run starts, rather than when its
+    checkpoint cannot be read: add it to ``NETWORKS``."""
+    if isinstance(net, str):
+        if net not in NETWORKS:
+            raise ValueError(f"model.net={net!r} is not one of the networks {sorted(NETWORKS)}")
+        return net, NETWORKS[net]
+    if getattr(net, "args", None) or getattr(net, "keywords", None):
+        raise ValueError("model.net takes no arguments: its sizes are model.imgH, model.nHidden, model.channels, ...")
+    cls = getattr(net, "func", net)
+    for name, registered in NETWORKS.items():
+        if registered is cls:
+            return name, cls
+    raise ValueError(f"model.net: {cls!r} is not a registered network ({sorted(NETWORKS)}); add it to NETWORKS")
+
+
+def check_same_model(theirs: dict, ours: dict, doing: str) -> None:
+    """Raise a ValueError saying what differs between a checkpoint's hyperparameters and
+    this model's, where its weights would not fit or would mean other characters."""
+    if theirs.get("alphabet", ours["alphabet"]) != ours["alphabet"]:
+        raise ValueError(f"{doing}: {alphabet_difference(theirs['alphabet'], ours['alphabet'])}")
+    differ = [f"{k}={theirs[k]!r} (config: {ours[k]!r})" for k in ARCHITECTURE if theirs.get(k, ours[k]) != ours[k]]
+    if differ:
+        raise ValueError(f"{doing}: the checkpoint's model has {', '.join(differ)}")
