@@ -3,8 +3,11 @@
 import hydra
 from omegaconf import DictConfig
 
+from ocr.cli import run, task
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@task
 def main(cfg: DictConfig) -> float | None:
     from ocr.data.synth import render_early
 
@@ -16,4 +19,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "train")

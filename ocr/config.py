@@ -66,3 +66,25 @@ def compose_config(
         if cache_dir is not None:
             cfg.paths.cache_dir = str(cache_dir)
     return cfg
+
+
+def known_keys(name: str) -> list[str]:
+    """Every key of ``conf/<name>.yaml`` as composed by default, as dotted paths."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(name)
+    keys: list[str] = []
+
+    def walk(node: DictConfig, prefix: str) -> None:
+        for key in node.keys():
+            path = f"{prefix}{key}"
+            keys.append(path)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig):
+                walk(child, path + ".")
+
+    walk(cfg, "")
+    return keys

@@ -44,6 +44,7 @@ def predict(cfg) -> list[tuple[str, str, float]]:
     to ``cfg.output`` (complete or not at all: through a temporary file). File names and
     texts holding a tab, a newline or a quote are quoted (CSV rules). Unreadable files
     are reported on stderr and skipped."""
+    paths = expand_inputs(cfg.inputs)  # a wrong path is said before the model loads
     recognizer = Recognizer.load(
         cfg.ckpt_path,
         device=cfg.get("device"),
@@ -52,7 +53,6 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         max_width=cfg.max_width,
         decode=dict(cfg.decode),
     )
-    paths = expand_inputs(cfg.inputs)
     rows: list[tuple[str, str, float]] = []
 
     def read_all(out) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocr.callbacks import AtomicCheckpointIO
@@ -172,13 +173,14 @@ def _train(cfg: DictConfig, output_dir: Path, extra_callbacks, synth_sets) -> tu
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), output_dir))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test") and trainer.is_global_zero:
-        metrics.update(test(trainer, model, datamodule, output_dir))
+        metrics.update(test(trainer, model, datamodule, cfg))
     return metrics, {"datamodule": datamodule, "model": model, "trainer": trainer}
 
 
-def test(trainer: pl.Trainer, model, datamodule, output_dir: Path) -> dict[str, float]:
+def test(trainer: pl.Trainer, model, datamodule, cfg: DictConfig) -> dict[str, float]:
     """Score the best checkpoint on the test sets as ``evaluate.py`` would (the same
-    function), log the figures and write ``test_metrics.json``."""
+    function), log the figures (with the run's hyperparameters, for TensorBoard's HParams
+    view) and write ``test_metrics.json``."""
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     tested = model_from_checkpoint(best) if best else model
     precision = "bf16" if str(trainer.precision).startswith("bf16") else "32"
@@ -186,9 +188,15 @@ def test(trainer: pl.Trainer, model, datamodule, output_dir: Path) -> dict[str, 
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
     prefix = {name: "test" if len(scores.results) == 1 else f"test/{name}" for name in scores.results}
     logged = {f"{prefix[name]}/{k}": v for name, values in scores.results.items() for k, v in values.items()}
+    validation = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     for logger in trainer.loggers:
         logger.log_metrics(logged, step=trainer.global_step)
+        if isinstance(logger, TensorBoardLogger):  # its HParams view: each run's settings beside its figures
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True), metrics={**validation, **logged})
         logger.save()
-    write_json(output_dir / "test_metrics.json", {"checkpoint": best or None, "sets": scores.results})
+    write_json(
+        Path(cfg.paths.output_dir) / "test_metrics.json",
+        {"checkpoint": best or None, "summary": scores.summary, "sets": scores.results, "validation": validation},
+    )
     print(f"\nTest metrics ({best or 'final weights'}):\n{format_table(scores.results)}\n")
     return logged

@@ -160,21 +160,26 @@ def test_evaluate_refuses_a_missing_or_corrupt_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_gives_each_job_its_own_directory(tmp_path, cache_dir):
+def test_multirun_names_each_job_by_its_overrides_and_sums_them_up(tmp_path, cache_dir):
     sweep = tmp_path / "sweep"
-    run_entry_point(
+    result = run_entry_point(
         "train.py",
         "-m",
         "debug=tiny",
         f"paths.cache_dir={cache_dir}",
         "model.nHidden=16,24",
-        "test=false",
         f"hydra.sweep.dir={sweep}",
     )
-    for job, hidden in (("0", 16), ("1", 24)):
-        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
-        assert list((sweep / job / "tensorboard").glob("events.out.tfevents.*"))
-        assert load_checkpoint(sweep / job / "checkpoints" / "last.ckpt")["hyper_parameters"]["nHidden"] == hidden
+    for hidden in (16, 24):
+        job = sweep / f"debug=tiny,model.nHidden={hidden}"
+        assert load_checkpoint(job / "checkpoints" / "last.ckpt")["hyper_parameters"]["nHidden"] == hidden
+        events = b"".join(p.read_bytes() for p in (job / "tensorboard").glob("events.out.tfevents.*"))
+        assert b"hparams" in events and b"test/word_accuracy" in events  # TensorBoard's HParams view
+    with open(sweep / "multirun_summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["overrides"] for row in rows] == ["debug=tiny model.nHidden=16", "debug=tiny model.nHidden=24"]
+    assert all(0 <= float(row["test/char_accuracy"]) <= 1 and row["val/cer"] for row in rows)
+    assert "sweep: 2 of 2 jobs finished" in result.stdout
 
 
 @pytest.mark.slow
@@ -193,7 +198,9 @@ def test_ddp_with_two_cpu_processes_in_a_sweep_counts_every_test_image_once(tmp_
         f"hydra.sweep.dir={sweep}",
         timeout=900,
     )
-    for job in ("0", "1"):  # each job ran its own two processes, in its own directory
-        result = json.loads((sweep / job / "test_metrics.json").read_text())
-        assert result["sets"]["synth_test"]["n"] == 40  # 20 per process, summed exactly
-        assert (sweep / job / "checkpoints" / "best.ckpt").is_file()
+    jobs = sorted(p.parent for p in sweep.glob("*/test_metrics.json"))
+    assert len(jobs) == 2  # each job ran its own two processes, in its own directory
+    for job in jobs:
+        result = json.loads((job / "test_metrics.json").read_text())
+        assert result["sets"]["synth_test"]["n"] == 40  # every test image once
+        assert (job / "checkpoints" / "best.ckpt").is_file()

@@ -72,6 +72,23 @@ def read_trdg_folder(root: Path) -> list[Entry]:
     return [(p.name, p.stem.rsplit("_", 1)[0], str(p)) for p in files]
 
 
+def check_folders(data) -> None:
+    """The folders a folder data config names (``root``, ``test_root``) exist and hold
+    their label files; else an error naming the first that does not (no torch needed: it
+    runs before the heavy imports)."""
+    if not data or "root" not in data:
+        return
+    for key in ("root", "test_root"):
+        value = data.get(key)
+        for folder in [value] if isinstance(value, str) else list(value or []):
+            folder = Path(folder).expanduser()
+            if not folder.is_dir():
+                raise FileNotFoundError(f"data.{key}={folder}: no such folder")
+            gt_file = folder / data.get("gt_file", "gt.txt")
+            if data.get("format", "gt") == "gt" and not gt_file.is_file():
+                raise FileNotFoundError(f"data.{key}={folder}: no {gt_file.name} (lines of <image path><TAB><label>)")
+
+
 def read_labels(root: Path, format: str, gt_file: str = "gt.txt") -> list[Entry]:
     """The entries of a labelled folder in ``format``: ``gt`` (a ``gt_file``) or ``trdg``."""
     if format == "gt":

@@ -265,7 +265,8 @@ def _prepare(
         with locks:
             total = sum(len(job.words) for job, _ in sets)
             remaining = sum(e - s for _, _, s, e in todo)
-            with tqdm(total=total, initial=total - remaining, desc=desc, unit="img", dynamic_ncols=True) as bar:
+            shown = remaining > 0  # nothing to render: no bar
+            with tqdm(total=total, initial=total - remaining, desc=desc, unit="img", disable=not shown) as bar:
                 for count in pool.imap_unordered(_render_shard, todo) if pool else map(_render_shard, todo):
                     bar.update(count)
             for (job, folder), num_shards in zip(sets, plans):

@@ -35,3 +35,14 @@ def model_paths(paths) -> list[Path]:
     if not len(paths):
         raise ValueError("ckpt_path=[] names no model")
     return [model_path(p) for p in paths]
+
+
+def check_models(paths) -> list[Path]:
+    """``model_paths(paths)``, each an existing file; else a FileNotFoundError naming it
+    and the shipped models (no torch needed: it runs before the heavy imports)."""
+    found = model_paths(paths)
+    for path in found:
+        if not path.is_file():
+            shipped = ", ".join(sorted(p.stem for p in WEIGHTS.glob("*.ckpt")))
+            raise FileNotFoundError(f"ckpt_path: no such model file {path} (shipped models, by name: {shipped})")
+    return found

@@ -1,0 +1,56 @@
+"""At the end of a sweep (``train.py -m`` or ``evaluate.py -m``): every job's overrides and
+final metrics in one table, printed and written to ``multirun_summary.csv``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from ocr.files import atomic_write
+
+log = logging.getLogger(__name__)
+
+# The figures each job leaves: train.py's test_metrics.json, evaluate.py's metrics.json.
+METRICS_FILES = ("test_metrics.json", "metrics.json")
+COLUMNS = ("val/cer", "val/word_accuracy", "test/word_accuracy", "test/char_accuracy", "test/word_accuracy_alnum")
+
+
+def job_row(folder: Path, excluded: set[str]) -> dict[str, str] | None:
+    """A job's overrides (but the ``excluded`` keys) and figures, or None if it left none
+    (it failed)."""
+    overrides = [o for o in OmegaConf.load(folder / ".hydra" / "overrides.yaml") if o.split("=")[0] not in excluded]
+    for name in METRICS_FILES:
+        path = folder / name
+        if path.is_file():
+            figures = json.loads(path.read_text())
+            break
+    else:
+        return None
+    summary = figures.get("summary") or {k: v for k, v in figures.items() if isinstance(v, (int, float))}
+    values = {**{f"test/{k}": v for k, v in summary.items()}, **figures.get("validation", {})}
+    return {"overrides": " ".join(overrides), **{k: values.get(k, "") for k in COLUMNS}}
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        folders = sorted(p.parent.parent for p in sweep.rglob(".hydra/overrides.yaml"))
+        excluded = set(config.hydra.job.config.override_dirname.exclude_keys)
+        rows = [row for row in (job_row(folder, excluded) for folder in folders) if row is not None]
+        if not rows:
+            return
+        header = ["overrides", *COLUMNS]
+        table = [[row["overrides"], *(_figure(row[c]) for c in COLUMNS)] for row in rows]
+        atomic_write(sweep / "multirun_summary.csv", lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]), "w")
+        widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *table]]
+        print("\n".join(["", f"sweep: {len(rows)} of {len(folders)} jobs finished ({sweep})", *lines]))
+
+
+def _figure(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,49 @@
+"""Mistakes in a command end in a line or two naming the mistake, exit 2, and leave no
+empty run folder; HYDRA_FULL_ERROR=1 brings the traceback back."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+
+def failing(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )
+    assert result.returncode != 0, result.stdout
+    return result
+
+
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("train.py", ["model.nHiden=3"], "Could not override 'model.nHiden'. Did you mean 'model.nHidden'?"),
+        ("train.py", ["data=foldr"], "Available options in 'data': folder, lmdb, synth, trdg_folder"),
+        ("train.py", ["debug=tiny", "trainer.gpus=1"], "trainer.gpus=1 but this machine has 0 CUDA GPU(s)"),
+        ("train.py", ["debug=tiny", "data.val_fraction=1"], "data.val_fraction must be >= 0 and < 1, got 1"),
+        ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: english"),
+        ("evaluate.py", ["data=folder", "data.root=conf"], "data.root=conf: no gt.txt"),
+        ("predict.py", ["inputs=nowhere/*.png"], "inputs=nowhere/*.png: no such file, folder or matching images"),
+        ("export.py", ["ckpt_path=english", "format=pdf"], "format must be one of ['fp16', 'onnx', 'torchscript']"),
+    ],
+)
+def test_a_mistake_is_named_in_a_line_and_leaves_nothing_behind(tmp_path, script, args, message):
+    result = failing(script, *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) <= 4, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_full_traceback_when_asked_for(tmp_path):
+    result = failing("predict.py", "inputs=nowhere.png", env={"HYDRA_FULL_ERROR": "1"})
+    assert "Traceback" in result.stderr and "FileNotFoundError: inputs=nowhere.png" in result.stderr
