@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds .gpu/ (git-ignored): what benchmarks/gpu_session.sh needs on the lent GPU machine
-# beyond what it has (Python 3.12, torch, lightning, torchvision, pillow, numpy, opencv; no
-# network; see ../shared/ENVIRONMENT.md). It must stay under the 64 MiB a call carries:
+# Builds .gpu/ (git-ignored): what benchmarks/gpu_session.sh needs on a GPU machine without
+# network access that has Python 3.12, torch, lightning, torchvision, pillow, numpy and
+# opencv (see docs/gpu.md). It stays small enough to copy (under 64 MiB):
 #   .gpu/whl   wheels for hydra-core, omegaconf, antlr4 (built here), rapidfuzz (cp312) and
 #              the font_* packages of experiment=english (~8 MB)
 #   .gpu/site  trdg without its other scripts' fonts (code, fonts/latin, dicts/en.txt, images)
 #   .gpu/fonts the fonts experiment=english takes from other packages, a folder each
 #   .gpu/real  copies of the real word sets
 # Usage: benchmarks/gpu_bundle.sh REAL_DATA_DIR   (run from the repository root, in .venv)
-# Then one device call, carrying .gpu:
+# Then, on the GPU machine, in a copy of the repository with .gpu beside it:
 #   mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 "$@"\n' > /tmp/bin/python && chmod +x /tmp/bin/python
 #   export PATH=/tmp/bin:$PATH
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
@@ -42,11 +42,12 @@ from omegaconf import OmegaConf
 from ocr.data.fonts import font_folder, resolve_fonts
 
 cfg = OmegaConf.load("conf/experiment/english.yaml")
+alphabet = OmegaConf.load("conf/charset/printable.yaml").alphabet
 for name in cfg.data.fonts:
     if name == "trdg" or name.startswith("font_"):
         continue
     root, out = font_folder(name), Path(".gpu/fonts") / name
-    for path in map(Path, resolve_fonts([name], cfg.model.alphabet)):
+    for path in map(Path, resolve_fonts([name], alphabet)):
         target = out / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".pfb":  # Type 1: small already

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Every GPU figure of the project in one go (a lent GPU machine is an hour's quarter):
+# Every GPU figure of this project in one run of about nine minutes (docs/gpu.md):
 #   1. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock
 #      (after a process that only imports torch and starts CUDA: a fresh machine's first
 #      import reads gigabytes of libraries from disk, which no later run pays);
-#   2. benchmarks/profile_steps.py on the seed's steps and on inference, then
+#   2. benchmarks/profile_steps.py on the blog post's steps and on inference, then
 #      benchmarks/throughput.py with the GPU variants;
 #   3. the English recipe with the full CRNN, trained for what is left of the budget (its
 #      epochs sized from the throughput measured in 2), scored on the real word sets, and
 #      exported as float16 (split in two parts: one file may carry 16 MiB at most).
 # Usage: benchmarks/gpu_session.sh OUT_DIR REAL_DATA_DIR [ENGLISH_IMAGES] [BUDGET_S]  (IMAGES 0: no 3)
 # Each stage gets what is left of BUDGET_S (default 540) at most, so the whole stays
-# inside the device's 600 s per call. Results are appended to OUT_DIR/summary.txt after
-# each stage (a tar rewritten at the moment of a kill came back unreadable once), and the
-# device returns 8 files at most: summary.txt, logs.txt, throughput.json, profile.txt,
-# seed_metrics.csv, english_*, english.fp16.ckpt.part-*.
+# inside a 600 s limit. Results are appended to OUT_DIR/summary.txt after each stage (a
+# tar rewritten at the moment of a kill came back unreadable once), in 8 files at most:
+# summary.txt, logs.txt, throughput.json, profile.txt, seed_metrics.csv, english_*,
+# english.fp16.ckpt.part-*.
 set -u
 OUT=$1 REAL=$2 IMAGES=${3:-150000} BUDGET=${4:-540}
 RES=/tmp/gpu-results RUNS=/tmp/gpu-runs

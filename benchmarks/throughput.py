@@ -246,7 +246,7 @@ def main() -> None:
     results["ratio_to_seed_training"] = {k: v / baseline for k, v in rate.items()}
     results["render_scaling"] = rate["render, all cores"] / (cores * rate["render, 1 process"])
     print(f"\n{results['machine']}")
-    print(f"{'stage':55s} {'images/s':>12s} {'x seed':>8s}")
+    print(f"{'stage':55s} {'images/s':>12s} {'x blog':>8s}")
     for name, value in rate.items():
         print(f"{name:55s} {value:12,.1f} {value / baseline:8.2f}")
     print(f"rendering on {cores} cores = {results['render_scaling']:.2f} x cores x one process")

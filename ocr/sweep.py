@@ -46,7 +46,11 @@ class SweepSummary(Callback):
             return
         header = ["overrides", *COLUMNS]
         table = [[row["overrides"], *(_figure(row[c]) for c in COLUMNS)] for row in rows]
-        atomic_write(sweep / "multirun_summary.csv", lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]), "w")
+        atomic_write(
+            sweep / "multirun_summary.csv",
+            lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]),
+            "w",
+        )
         widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *table]]
         print("\n".join(["", f"sweep: {len(rows)} of {len(folders)} jobs finished ({sweep})", *lines]))

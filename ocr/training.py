@@ -14,6 +14,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocr.callbacks import AtomicCheckpointIO
+from ocr.cli import quiet_lightning
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
 from ocr.config import build, build_group, explicit_override
 from ocr.data.datamodule import checkpoint_data_config
@@ -26,6 +27,7 @@ from ocr.options import check_number
 from ocr.recognizer import Recognizer
 from ocr.report import format_table
 from ocr.text import alphabet_difference
+from ocr.weights import model_path
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
     """For fine-tuning: take the architecture and alphabet of ``init_from`` into
     ``cfg.model`` (the data follows through interpolation), the alphabet extended by
     ``init_extend_alphabet``. Returns the checkpoint."""
-    checkpoint = load_checkpoint(cfg.init_from)
+    checkpoint = load_checkpoint(model_path(cfg.init_from))  # a path or a shipped model's name
     hparams = checkpoint["hyper_parameters"]
     extra = cfg.get("init_extend_alphabet") or ""
     already = "".join(c for c in extra if c in hparams["alphabet"])
@@ -146,6 +148,7 @@ def train(
     the rendered sets that ``train.py`` started rendering before the heavy imports (see
     ``ocr.data.synth.render_early``), for the synthetic data module to take over.
     """
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     # Rank 0 holds the run directory: a second run there is refused (DDP's other ranks
     # are this run's own).

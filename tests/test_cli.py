@@ -30,7 +30,7 @@ def failing(script: str, *args: str, env: dict | None = None) -> subprocess.Comp
         ("train.py", ["data=foldr"], "Available options in 'data': folder, lmdb, synth, trdg_folder"),
         ("train.py", ["debug=tiny", "trainer.gpus=1"], "trainer.gpus=1 but this machine has 0 CUDA GPU(s)"),
         ("train.py", ["debug=tiny", "data.val_fraction=1"], "data.val_fraction must be >= 0 and < 1, got 1"),
-        ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: english"),
+        ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: eng"),
         ("evaluate.py", ["data=folder", "data.root=conf"], "data.root=conf: no gt.txt"),
         ("predict.py", ["inputs=nowhere/*.png"], "inputs=nowhere/*.png: no such file, folder or matching images"),
         ("export.py", ["ckpt_path=english", "format=pdf"], "format must be one of ['fp16', 'onnx', 'torchscript']"),

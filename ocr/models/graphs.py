@@ -7,9 +7,10 @@ all the kernels of the forward in one launch and those of the backward in anothe
 (``torch.cuda.make_graphed_callables``); the loss, which depends on the labels' lengths,
 the gradient clipping and the optimiser stay eager around them.
 
-Each batch shape is captured once (a few warm-up passes and the capture) and keeps its activations in memory of its own, so graphs are used for
-batches of at most ``max_batch`` images, and new shapes are captured only while the
-graphs hold less than ``memory_fraction`` of the GPU's memory; the rest runs eagerly.
+Each batch shape is captured once (a few warm-up passes and the capture) and keeps its
+activations in memory of its own, so graphs are used for batches of at most ``max_batch``
+images, and new shapes are captured only while the graphs hold less than
+``memory_fraction`` of the GPU's memory; the rest runs eagerly.
 """
 
 from __future__ import annotations
