@@ -225,7 +225,8 @@ class Recognizer:
             if (other.codec.alphabet, other.imgH) != (first.codec.alphabet, first.imgH):
                 raise ValueError(
                     f"models read together must share alphabet and height: {name} has "
-                    f"{other.codec.alphabet!r} at {other.imgH} px, {first_name} {first.codec.alphabet!r} at {first.imgH} px"
+                    f"{other.codec.alphabet!r} at {other.imgH} px, "
+                    f"{first_name} {first.codec.alphabet!r} at {first.imgH} px"
                 )
         return cls([r.backend for r in recognizers.values()], first.codec, first.imgH, **kwargs)
 

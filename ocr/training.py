@@ -14,8 +14,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ocr.callbacks import AtomicCheckpointIO
-from ocr.cli import quiet_lightning
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
+from ocr.cli import quiet_lightning
 from ocr.config import build, build_group, explicit_override
 from ocr.data.datamodule import checkpoint_data_config
 from ocr.devices import trainer_devices

@@ -27,7 +27,7 @@ def failing(script: str, *args: str, env: dict | None = None) -> subprocess.Comp
     "script, args, message",
     [
         ("train.py", ["model.nHiden=3"], "Could not override 'model.nHiden'. Did you mean 'model.nHidden'?"),
-        ("train.py", ["data=foldr"], "Available options in 'data': folder, lmdb, synth, trdg_folder"),
+        ("train.py", ["data=foldr"], "Available options in 'data': folder, lmdb, mix, synth, trdg_folder"),
         ("train.py", ["debug=tiny", "trainer.gpus=1"], "trainer.gpus=1 but this machine has 0 CUDA GPU(s)"),
         ("train.py", ["debug=tiny", "data.val_fraction=1"], "data.val_fraction must be >= 0 and < 1, got 1"),
         ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: eng"),

@@ -64,7 +64,8 @@ def test_ddp_preset_asks_for_two_gpus_with_synchronised_batch_norm(tmp_path):
 
 @pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
 def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experiment):
-    cfg = train_cfg(f"experiment={experiment}", *(["data.root=."] if experiment == "finetune" else []))
+    needs = {"finetune": ["data.root=."], "english_mix": ["data.real_roots=[.]"]}  # the folders a user names
+    cfg = train_cfg(f"experiment={experiment}", *needs.get(experiment, []))
     model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     assert isinstance(model, OCRSystem) and datamodule.alphabet == model.codec.alphabet
     assert cfg.trainer.max_epochs >= 1 and model.hparams.imgH == datamodule.imgH

@@ -26,8 +26,8 @@ from ocr.weights import DEFAULT_MODEL, model_path
 from .conftest import run_entry_point
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-SHIPPED = ("english", "english_condensed", "english_debian_condensed", "english_fonts621")
-ENSEMBLE = SHIPPED[1:]  # the best of them read together
+SHIPPED = ("english", "english_condensed", "english_debian_condensed", "english_fonts621", "english_real")
+ENSEMBLE = SHIPPED[1:4]  # the best synthetic-only reader: three of them together
 
 
 def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET):
@@ -469,6 +469,10 @@ def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
     run_entry_point("evaluate.py", "data=folder", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'eval'}")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(DEFAULT_MODEL) and metrics["n"] == 2
+    # The model trained on research-use data says so when it is loaded, and reads.
+    research = run_entry_point("predict.py", "ckpt_path=english_real", f"inputs={tmp_path / '0.png'}")
+    assert research.stderr.count("english_real: trained on research-use data") == 1
+    assert research.stdout.split("\t")[1] == words[0]
 
 
 def test_predict_writes_its_output_whole_and_quotes_odd_file_names(checkpoint, word, tmp_path):

@@ -1,7 +1,9 @@
 """Label files and datasets users bring: every reader, on good and malformed input."""
 
 import logging
+import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -141,3 +143,51 @@ def test_folder_datamodule_splits_training_data_and_tests_on_its_own_folders(gt_
     assert len(dm.test_sets) == 1  # the same folder twice is one test set by name
     batch = next(iter(dm.loader(dm.train_set, train=True)))
     assert batch["images"].shape[2] == 32 and len(batch["labels"]) == 6
+
+
+def test_weighted_draws_take_each_source_s_share_of_an_epoch():
+    from ocr.data.batching import WidthBatchSampler
+    from ocr.data.datasets import Mixture
+
+    class Part(list):
+        def __init__(self, n, name):
+            super().__init__(range(n))
+            self.labels, self.widths, self.name, self.names = ["x"] * n, np.full(n, 40), name, [name] * n
+
+    mixture = Mixture([Part(1000, "renders"), Part(50, "real")], [0.7, 0.3], draws=2000)
+    sampler = WidthBatchSampler(mixture.widths, 20, shuffle=True, weights=mixture.draw_weights, draws=mixture.draws)
+    drawn = np.concatenate([np.array(b) for b in sampler])
+    assert len(sampler) == 100 and len(drawn) == 2000
+    assert 0.25 < (drawn >= 1000).mean() < 0.35  # the small real set: 30% of the draws
+    sampler.set_epoch(1)
+    assert not np.array_equal(np.concatenate([np.array(b) for b in sampler]), drawn)
+    with pytest.raises(ValueError, match="mixture weights"):
+        Mixture([Part(3, "a")], [0.5, 0.5])
+
+
+def test_mixing_renders_with_real_folders_holds_out_the_same_real_images(train_cfg, tmp_path, gt_folder):
+    from hydra.utils import instantiate
+
+    other = tmp_path / "other"
+    shutil.copytree(gt_folder, other)
+    mix = ["data=mix", f"data.cache_dir={tmp_path / 'cache'}", "data.real_weight=0.25"]
+    dm = instantiate(train_cfg(*mix, f"data.real_roots=[{gt_folder},{other}]").data)
+    dm.prepare_data()
+    dm.setup("fit")
+    alone = instantiate(train_cfg(*mix, f"data.real_roots=[{gt_folder}]").data)
+    alone.prepare_data()
+    alone.setup("fit")
+    name = f"{gt_folder.name}_heldout"
+    assert dm.test_sets[name].names == alone.test_sets[name].names  # the same held-out images
+    assert set(dm.test_sets) == {name, f"{other.name}_heldout", "synth_test"}
+    assert len(dm.val_set) == sum(len(dm.test_sets[k]) for k in (name, f"{other.name}_heldout"))
+    held = set(dm.test_sets[name].names)
+    trained = {n for n in dm.train_set.names if not n.startswith("synth")}
+    assert held and not held & trained  # held-out images never train
+    real = np.isin(np.arange(len(dm.train_set)), np.arange(dm.train_set.offsets[1], len(dm.train_set)))
+    assert dm.train_set.draw_weights[real].sum() == pytest.approx(0.25)
+    # Trained on the mixture, tested on each held-out part and the renders' test set.
+    from ocr.training import train
+
+    metrics, _ = train(train_cfg("debug=fdr", *mix, f"data.real_roots=[{gt_folder},{other}]"))
+    assert {f"test/{name}/word_accuracy", "test/synth_test/word_accuracy"} <= set(metrics)

@@ -75,10 +75,12 @@ def pad_on_device(images: Sequence[np.ndarray], device: torch.device, multiple: 
 class WidthBatchSampler(Sampler[list[int]]):
     """Batches of indices whose images have similar widths, sharded over DDP ranks.
 
-    Training (``shuffle=True``): each epoch shuffles, sorts windows of ``pool`` batches
-    by width, cuts them into batches and shuffles the batches; every rank gets the same
-    number of batches. Evaluation: batches in width order, each index on exactly one rank
-    (summed metrics count every sample once), the same number of batches on every rank.
+    Training (``shuffle=True``): each epoch shuffles (or, given ``weights``, draws
+    ``draws`` indices with these probabilities, with replacement), sorts windows of
+    ``pool`` batches by width, cuts them into batches and shuffles the batches; every rank
+    gets the same number of batches. Evaluation: batches in width order, each index on
+    exactly one rank (summed metrics count every sample once), the same number of batches
+    on every rank.
     """
 
     def __init__(
@@ -91,10 +93,13 @@ class WidthBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         pool: int = 64,
+        weights: np.ndarray | None = None,
+        draws: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.widths = np.asarray(widths)
+        self.weights, self.draws = weights, draws or len(self.widths)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size, self.pool = drop_last, rank, world_size, pool
         self.epoch = 0
@@ -111,7 +116,8 @@ class WidthBatchSampler(Sampler[list[int]]):
             share = np.argsort(self.widths, kind="stable")[self.rank :: self.world_size]
             return np.array_split(share, self._eval_batches()) if n else []
         rng = np.random.default_rng((self.seed, self.epoch))
-        order = rng.permutation(n)
+        order = rng.permutation(n) if self.weights is None else rng.choice(n, size=self.draws, p=self.weights)
+        n = len(order)
         window = self.batch_size * self.pool
         chunks = np.split(order, range(window, n, window)) if n else []
         order = np.concatenate([c[np.argsort(self.widths[c], kind="stable")] for c in chunks]) if n else order
@@ -130,6 +136,6 @@ class WidthBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         if not self.shuffle:
             return self._eval_batches()
-        n = len(self.widths)
+        n = len(self.widths) if self.weights is None else self.draws
         total = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         return total // self.world_size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
-from ocr.data.datasets import ConcatImages, LabelledImages, StoreDataset, Subset
+from ocr.data.datasets import ConcatImages, LabelledImages, Mixture, StoreDataset, Subset
 from ocr.data.labels import read_labels, screen
 from ocr.data.lmdb_store import LmdbImages
 from ocr.data.store import ImageStore
@@ -79,6 +80,8 @@ class OCRDataModule(pl.LightningDataModule):
             drop_last=train and len(dataset) > self.batch_size,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
+            weights=getattr(dataset, "draw_weights", None) if train else None,
+            draws=getattr(dataset, "draws", None) if train else None,
         )
         return DataLoader(
             dataset,
@@ -170,16 +173,7 @@ class FolderDataModule(OCRDataModule):
         self.format, self.gt_file, self.unknown_chars = format, gt_file, unknown_chars
 
     def read(self, root: Path, test: bool = False) -> LabelledImages:
-        """A folder's usable images. Test labels keep characters the model cannot
-        produce: they are scored as the errors they will be."""
-        if not root.is_dir():
-            raise FileNotFoundError(f"data folder {root} does not exist")
-        policy = "keep" if test else self.unknown_chars
-        if self.format == "lmdb":
-            return LmdbImages(root, self.alphabet, self.imgH, self.max_width, policy)
-        entries = read_labels(root, self.format, self.gt_file)
-        kept = screen(entries, root, self.alphabet, policy, self.max_width, keep_missing=test)
-        return LabelledImages(kept, self.imgH, self.max_width, name=root.name)
+        return read_folder(root, self, self.format, self.gt_file, self.unknown_chars, test)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None and self.roots:
@@ -193,6 +187,88 @@ class FolderDataModule(OCRDataModule):
                 self.test_sets = {"val": self.val_set}
 
 
+def read_folder(root: Path, data: OCRDataModule, format: str, gt_file: str, unknown_chars: str, test: bool):
+    """A labelled folder's usable images, at ``data``'s height and widths. Test labels keep
+    characters the model cannot produce: they are scored as the errors they will be."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    policy = "keep" if test else unknown_chars
+    if format == "lmdb":
+        return LmdbImages(root, data.alphabet, data.imgH, data.max_width, policy)
+    entries = read_labels(root, format, gt_file)
+    kept = screen(entries, root, data.alphabet, policy, data.max_width, keep_missing=test)
+    return LabelledImages(kept, data.imgH, data.max_width, name=root.name)
+
+
+class MixDataModule(SynthDataModule):
+    """Rendered words and real labelled images in one training set: each epoch draws
+    ``real_weight`` of its images from the real folders (``real_roots``, uniformly over
+    their images) and the rest from the renders (``SynthDataModule``'s arguments).
+
+    ``val_fraction`` of each real folder is held out, the same images whatever the other
+    folders (a split seeded by ``seed`` and the folder's name): together they are the
+    validation set, so checkpoints are chosen on real images, and each is a test set
+    (``<folder>_heldout``) beside the renders' test set and the ``test_root`` folders.
+    Real labels the alphabet cannot spell are left out and counted (``unknown_chars``).
+    """
+
+    def __init__(
+        self,
+        alphabet: str,
+        cache_dir: str,
+        real_roots: str | list[str],
+        real_weight: float = 0.5,
+        draws: int | None = None,
+        test_root: str | list[str] | None = None,
+        gt_file: str = "gt.txt",
+        unknown_chars: str = "skip",
+        sets: SynthSets | None = None,
+        **kwargs,
+    ):
+        super().__init__(alphabet=alphabet, cache_dir=cache_dir, sets=sets, **kwargs)
+        check_number("data.real_weight", real_weight, float, minimum=0, maximum=1)
+        check_number("data.draws", draws, int, minimum=1, optional=True)
+        self.real_roots, self.test_roots = _folders(real_roots), _folders(test_root)
+        if not self.real_roots:
+            raise ValueError("data.real_roots must name at least one folder of real labelled images")
+        self.real_weight, self.draws = real_weight, draws
+        self.gt_file, self.unknown_chars = gt_file, unknown_chars
+
+    def held_out(self, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The training and held-out indices of a real folder of ``n`` images."""
+        order = np.random.default_rng([self.seed, zlib.crc32(name.encode())]).permutation(n)
+        n_held = int(round(n * self.val_fraction))
+        return np.sort(order[n_held:]), np.sort(order[:n_held])
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            rendered = StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
+            real, held = [], {}
+            for root in self.real_roots:
+                images = read_folder(root, self, "gt", self.gt_file, self.unknown_chars, test=False)
+                train_idx, held_idx = self.held_out(len(images), root.name)
+                real.append(Subset(images, train_idx))
+                held[f"{root.name}_heldout"] = Subset(images, held_idx)
+            weights = [1 - self.real_weight, self.real_weight]
+            self.train_set = Mixture(
+                [rendered, ConcatImages(real)], weights, self.draws or len(rendered) + sum(map(len, real))
+            )
+            self.val_set = ConcatImages(list(held.values()))
+            tests = {
+                r.name: read_folder(r, self, "gt", self.gt_file, self.unknown_chars, test=True) for r in self.test_roots
+            }
+            test = StoreDataset(ImageStore(self.sets.folder("test")), name="synth_test")
+            self.test_sets = {**held, "synth_test": test, **tests}
+            log.info(
+                "data: %d renders and %d real images (%s of each epoch's %d draws), %d held out",
+                len(rendered),
+                sum(map(len, real)),
+                self.real_weight,
+                self.train_set.draws,
+                len(self.val_set),
+            )
+
+
 def _folders(value: str | list[str] | None) -> list[Path]:
     if value is None:
         return []
@@ -201,7 +277,7 @@ def _folders(value: str | list[str] | None) -> list[Path]:
 
 # The data modules a checkpoint may name (by these names, never by a class path: nothing
 # read from a file becomes code), and the class paths of the configs that build them.
-DATA_MODULES = {"synth": SynthDataModule, "folder": FolderDataModule}
+DATA_MODULES = {"synth": SynthDataModule, "folder": FolderDataModule, "mix": MixDataModule}
 _CONFIG_TARGETS = {f"{cls.__module__}.{cls.__name__}": name for name, cls in DATA_MODULES.items()}
 
 

@@ -99,6 +99,22 @@ class ConcatImages(Dataset):
         return i, image, label
 
 
+class Mixture(ConcatImages):
+    """Datasets drawn with weights: an epoch draws ``draws`` images (all of them by
+    default), from each dataset its ``weights`` share, uniformly within it (with
+    replacement: a small set is seen several times an epoch, a large one in part)."""
+
+    def __init__(self, parts: Sequence[Dataset], weights: Sequence[float], draws: int | None = None):
+        super().__init__(parts)
+        weights = np.asarray(weights, dtype=np.float64)
+        if len(weights) != len(self.parts) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"mixture weights must be {len(self.parts)} numbers >= 0, not all 0: {list(weights)}")
+        weights = np.where([len(p) > 0 for p in self.parts], weights, 0.0)
+        shares = weights / weights.sum()
+        self.draw_weights = np.concatenate([np.full(len(p), s / max(len(p), 1)) for p, s in zip(self.parts, shares)])
+        self.draws = draws or len(self)
+
+
 class Subset(Dataset):
     """Some indices of a dataset, with its ``labels``, ``widths`` and ``names``."""
 

@@ -3,14 +3,21 @@
 ``english.ckpt``: a float16 checkpoint of the ``experiment=english`` recipe;
 ``english_condensed.ckpt`` (condensed letters), ``english_debian_condensed.ckpt`` and
 ``english_fonts621.ckpt`` (condensed, more fonts): three more runs of it, the best read
-together as an ensemble (see ``README.md`` in this folder for how each was trained and how
-they score).
+together as an ensemble; ``english_real.ckpt``: ``english`` trained further on renders and
+real word crops (``experiment=english_mix``), for research use (see ``README.md`` in this
+folder for how each was trained and how they score).
 """
 
+import functools
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).parent
 DEFAULT_MODEL = WEIGHTS / "english.ckpt"
+# Shipped models trained on data whose terms restrict their use, and what they say.
+TERMS = {"english_real": "trained on research-use data (IIIT5K, SVT and ICDAR 2015 word crops): for research use only"}
 
 
 def model_path(path: str | Path | None) -> Path:
@@ -24,8 +31,15 @@ def model_path(path: str | Path | None) -> Path:
         return DEFAULT_MODEL
     path, shipped = Path(path), WEIGHTS / f"{path}.ckpt"
     if not path.suffix and not path.exists() and shipped.is_file():
+        if path.name in TERMS:
+            _say_terms(path.name)
         return shipped
     return path
+
+
+@functools.cache
+def _say_terms(name: str) -> None:
+    log.warning("%s: %s", name, TERMS[name])
 
 
 def model_paths(paths) -> list[Path]:
