@@ -49,3 +49,16 @@ def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
     text = out.read_text()
     assert re.search(r"== training steps: 2 steps under cProfile, wall [0-9.]+ ms/step", text)
     assert "run_backward" in text  # the Python functions' table
+
+
+@pytest.mark.slow
+def test_render_benchmark_times_each_renderer(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (300, 200), (90, 140, 60)).save(photos / "field.png")
+    out = tmp_path / "render.json"
+    run_entry_point("benchmarks/render.py", "--count=40", "--workers=1", f"--photos={photos}", f"--out={out}")
+    rates = json.loads(out.read_text())["images_per_s"]
+    assert set(rates) == {"layered", "pillow", "pillow, photos"} and all(r > 0 for r in rates.values())

@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from ocr.config import build_group, compose_config
 from ocr.data.datamodule import SynthDataModule
+from ocr.data.trdg_compat import trdg_folder
 from ocr.devices import trainer_devices
 from ocr.models.system import OCRSystem
 from ocr.training import build_trainer
@@ -64,7 +65,11 @@ def test_ddp_preset_asks_for_two_gpus_with_synchronised_batch_norm(tmp_path):
 
 @pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
 def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experiment):
-    needs = {"finetune": ["data.root=."], "english_mix": ["data.real_roots=[.]"]}  # the folders a user names
+    needs = {  # the folders a user names
+        "finetune": ["data.root=."],
+        "english_mix": ["data.real_roots=[.]"],
+        "english_photo": [f"data.style.photos=[{trdg_folder('images')}]"],
+    }
     cfg = train_cfg(f"experiment={experiment}", *needs.get(experiment, []))
     model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     assert isinstance(model, OCRSystem) and datamodule.alphabet == model.codec.alphabet

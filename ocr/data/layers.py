@@ -1,40 +1,80 @@
-"""The "layered" look: trdg draws the (skewed, distorted) text; the letters' width,
-weight, outline and shadow, the background, the grey levels, the perspective and the
-degradations are composed here, each drawn per image from the style's ranges. Words in
-photos are rarely black on white."""
+"""The "layered" look: the text's coverage (drawn by trdg, or by ``ocr.data.draw``) is
+given its letters' width, weight, outline and shadow, laid on a background (a texture,
+or a part of a photograph with the ink's level chosen against it), then degraded; each drawn per image from the style's
+ranges. Words in photos are rarely black on white."""
 
 from __future__ import annotations
 
-import io
+import functools
 import random
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+
+# Photographs are read once per process, at most this many pixels on their shorter side
+# (a word's background is a small part of one, enlarged).
+PHOTO_SIDE = 256
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def quasicrystal(height: int, width: int, rng: random.Random) -> np.ndarray:
-    """A sum of plane waves at evenly turned angles, in [0, 1] (trdg's pattern, vectorised)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    """A sum of plane waves at evenly turned angles, in [0, 1] (trdg's pattern). Its
+    shortest period is an eighth of the longer side: it is computed on every fourth
+    pixel and enlarged."""
+    step = 4
+    y, x = np.mgrid[0 : height + step : step, 0 : width + step : step].astype(np.float32)
     scale = 4 * np.pi / max(height, width)
     x, y = x * scale - 2 * np.pi, y * scale - 2 * np.pi
     waves, frequency, phase = rng.randint(5, 12), rng.uniform(1.0, 4.0), rng.uniform(0, 2 * np.pi)
     angles = np.arange(waves) * np.pi / waves
     z = sum(np.cos(frequency * (x * np.cos(a) + y * np.sin(a)) + phase) for a in angles)
-    return (z / waves + 1) / 2
+    z = cv2.resize((z / waves + 1) / 2, (x.shape[1] * step, x.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    return z[:height, :width]
 
 
-def photo_patch(height: int, width: int, images: list[Path], rng: random.Random) -> np.ndarray:
-    """A random crop of one of the background photos, in [0, 1]."""
-    with Image.open(rng.choice(images)) as photo:
+@functools.lru_cache(maxsize=16)
+def photo_files(folders: tuple[str, ...]) -> tuple[Path, ...]:
+    """The photographs in ``folders`` (sorted, so a seed draws the same ones anywhere)."""
+    files = []
+    for folder in folders:
+        if not Path(folder).expanduser().is_dir():
+            raise FileNotFoundError(f"data.style.photos: {folder} is not a folder")
+        found = sorted(p for p in Path(folder).expanduser().rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+        if not found:
+            raise FileNotFoundError(f"data.style.photos: no images ({', '.join(PHOTO_SUFFIXES)}) in {folder}")
+        files += found
+    return tuple(files)
+
+
+@functools.lru_cache(maxsize=4096)
+def _photo(path: Path) -> np.ndarray:
+    """A photograph in grey levels, converted as every input is (``ocr.data.images``),
+    at most ``PHOTO_SIDE`` pixels on its shorter side."""
+    with Image.open(path) as photo:
         photo = photo.convert("L")
-        scale = max(height / photo.height, width / photo.width) * rng.uniform(1.0, 3.0)
-        photo = photo.resize((max(width, round(photo.width * scale)), max(height, round(photo.height * scale))))
-        x, y = rng.randint(0, photo.width - width), rng.randint(0, photo.height - height)
-        return np.asarray(photo.crop((x, y, x + width, y + height)), dtype=np.float32) / 255
+        photo.thumbnail((PHOTO_SIDE * photo.width // min(photo.size), PHOTO_SIDE * photo.height // min(photo.size)))
+        return np.asarray(photo)
 
 
-def background(kind: str, height: int, width: int, images: list[Path], rng: random.Random) -> np.ndarray:
+def photo_crop(height: int, width: int, photos: tuple[Path, ...], rng: random.Random) -> np.ndarray:
+    """A random part of a random photograph, enlarged to ``height`` x ``width``, in [0, 1]:
+    between a twelfth and half of the photo's height, as wide as the word needs (less
+    high where the photo is not wide enough), mirrored half of the time."""
+    photo = _photo(rng.choice(photos))
+    ph, pw = photo.shape
+    h = rng.uniform(1 / 12, 1 / 2) * ph
+    h = max(2, min(h, pw * height / width))
+    w = max(2, min(pw, round(h * width / height)))
+    h = max(2, min(ph, round(h)))
+    y, x = rng.randint(0, ph - h), rng.randint(0, pw - w)
+    crop = cv2.resize(photo[y : y + h, x : x + w], (width, height), interpolation=cv2.INTER_LINEAR)
+    crop = crop[:, ::-1] if rng.random() < 0.5 else crop
+    return crop.astype(np.float32) / 255
+
+
+def background(kind: str, height: int, width: int, images: tuple[Path, ...], rng: random.Random) -> np.ndarray:
     """A texture in [0, 1] with its mean near 0.5 (the grey level is chosen later)."""
     if kind == "plain":
         return np.full((height, width), 0.5, np.float32)
@@ -42,13 +82,13 @@ def background(kind: str, height: int, width: int, images: list[Path], rng: rand
         return np.clip(
             np.random.default_rng(rng.getrandbits(32)).normal(0.5, rng.uniform(0.02, 0.12), (height, width)), 0, 1
         )
-    texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_patch(height, width, images, rng)
+    texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_crop(height, width, images, rng)
     return 0.5 + (texture - texture.mean()) * rng.uniform(0.2, 0.8)
 
 
-def compose(text: Image.Image, style, images: list[Path], rng: random.Random) -> np.ndarray:
-    """Lay trdg's black-on-white text over a background; returns uint8 grayscale."""
-    alpha = 1 - np.asarray(text.convert("L"), dtype=np.float32) / 255
+def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Random, tilted: bool = False) -> np.ndarray:
+    """Lay the text's coverage ``alpha`` (in [0, 1]) over a background; returns uint8
+    grayscale. ``tilted``: the coverage is already seen in perspective (``ocr.data.draw``)."""
     alpha, shadow, outline = shape_letters(alpha, style, rng)
     word = np.ones(alpha.shape[1], np.float32)  # 1 over the word's own columns
     if style.neighbours:
@@ -56,20 +96,46 @@ def compose(text: Image.Image, style, images: list[Path], rng: random.Random) ->
     h, w = alpha.shape
     contrast = rng.uniform(*style.contrast)
     low = rng.uniform(0, 1 - contrast)
-    ink, paper = (low + contrast, low) if rng.random() < style.invert else (low, low + contrast)
-    texture = background(rng.choice(style.backgrounds), h, w, images, rng)
-    pixels = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
-    for layer in (shadow, outline):  # in their own grey levels, under the letters
-        if layer is not None:
-            pixels = pixels * (1 - layer) + rng.random() * layer
-    pixels = pixels * (1 - alpha) + ink * alpha
+    inverted = rng.random() < style.invert
+    ink, paper = (low + contrast, low) if inverted else (low, low + contrast)
+    kind = rng.choice(style.backgrounds)
+    if kind == "photo":
+        photo = photo_crop(h, w, photo_files(style.photos), rng)
+        pixels = on_photo(alpha, shadow, outline, photo, contrast, inverted, rng)
+    else:
+        texture = background(kind, h, w, images, rng)
+        pixels = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
+        for layer in (shadow, outline):  # in their own grey levels, under the letters
+            if layer is not None:
+                pixels = pixels * (1 - layer) + rng.random() * layer
+        pixels = pixels * (1 - alpha) + ink * alpha
     if style.lighting and rng.random() < style.lighting:
         pixels = pixels + light_ramp(h, w, rng)
     if style.tight and rng.random() < style.tight:
         coverage = np.maximum.reduce([a for a in (alpha, shadow, outline) if a is not None])
         pixels = ink_crop(pixels, coverage * word, rng)
-    image = Image.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255))
-    return degrade(image, style, rng)
+    return degrade(np.clip(pixels, 0, 1), style, rng, perspective=not tilted)
+
+
+def on_photo(alpha, shadow, outline, photo: np.ndarray, contrast: float, inverted: bool, rng: random.Random):
+    """Paint the text on a photograph (grey levels in [0, 1]): the ink ``contrast`` darker
+    than the photo's mean (lighter where ``inverted``, or where darker does not fit), or
+    half of the time the level of one of the photo's own pixels where that differs from
+    the mean by at least half as much; the paint lets the photo's texture show through
+    (0-40%); shadow and outline in levels of their own."""
+    mean = float(photo.mean())
+    ink = mean + contrast if inverted else mean - contrast
+    if not 0 <= ink <= 1:
+        ink = mean - contrast if inverted else mean + contrast
+    sample = float(photo[rng.randrange(photo.shape[0]), rng.randrange(photo.shape[1])])
+    if rng.random() < 0.5 and abs(sample - mean) >= contrast / 2:
+        ink = sample
+    paint = np.clip(ink, 0, 1) + (photo - mean) * rng.uniform(0, 0.4)
+    pixels = photo
+    for layer in (shadow, outline):
+        if layer is not None:
+            pixels = pixels * (1 - layer) + rng.random() * layer
+    return pixels * (1 - alpha) + paint * alpha
 
 
 def shape_letters(alpha: np.ndarray, style, rng: random.Random):
@@ -80,16 +146,16 @@ def shape_letters(alpha: np.ndarray, style, rng: random.Random):
     h, w = alpha.shape
     if style.width_scale != (1.0, 1.0):
         width = max(1, round(w * rng.uniform(*style.width_scale)))
-        alpha = np.asarray(Image.fromarray(alpha).resize((width, h), Image.Resampling.BILINEAR))
+        alpha = cv2.resize(alpha, (width, h), interpolation=cv2.INTER_LINEAR)
     stroke = max(1, round(h * 0.04))
     if style.bold and rng.random() < style.bold:
-        alpha = _filtered(alpha, _dilation(rng.randint(1, max(1, h // 40))))
+        alpha = _dilated(alpha, rng.randint(1, max(1, h // 40)))
     with_outline = bool(style.outline) and rng.random() < style.outline
     with_shadow = bool(style.shadow) and rng.random() < style.shadow
     if not (with_outline or with_shadow):
         return alpha, None, None
     alpha = np.pad(alpha, 4 * stroke)
-    outline = _filtered(alpha, _dilation(rng.randint(1, stroke))) if with_outline else None
+    outline = _dilated(alpha, rng.randint(1, stroke)) if with_outline else None
     shadow = None
     if with_shadow:  # a drop shadow, or an extrusion of a few steps, hard or soft
         base = alpha if outline is None else outline
@@ -98,7 +164,7 @@ def shape_letters(alpha: np.ndarray, style, rng: random.Random):
         steps = rng.randint(1, 3)
         shadow = np.maximum.reduce([np.roll(base, (k * dy, k * dx), axis=(0, 1)) for k in range(1, steps + 1)])
         if rng.random() < 0.5:
-            shadow = _filtered(shadow, ImageFilter.GaussianBlur(stroke))
+            shadow = _blurred(shadow, stroke)
     return alpha, shadow, outline
 
 
@@ -138,14 +204,13 @@ def light_ramp(height: int, width: int, rng: random.Random) -> np.ndarray:
     return ramp * rng.uniform(0.1, 0.4) * 2
 
 
-def _dilation(radius: int) -> ImageFilter.Filter:
+def _dilated(coverage: np.ndarray, radius: int) -> np.ndarray:
     """Grey-level dilation by a square of side 2 radius + 1: strokes get thicker."""
-    return ImageFilter.MaxFilter(2 * radius + 1)
+    return cv2.dilate(coverage, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
 
 
-def _filtered(coverage: np.ndarray, image_filter: ImageFilter.Filter) -> np.ndarray:
-    image = Image.fromarray(np.uint8(np.clip(coverage, 0, 1) * 255)).filter(image_filter)
-    return np.asarray(image, dtype=np.float32) / 255
+def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(pixels, (0, 0), sigma) if sigma >= 0.1 else pixels
 
 
 def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12) -> np.ndarray:
@@ -160,36 +225,29 @@ def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: 
     return pixels[max(0, rows[0] - top) : rows[-1] + 1 + bottom, max(0, cols[0] - left) : cols[-1] + 1 + right]
 
 
-def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:
-    """Perspective, blur, noise, JPEG artefacts and a random crop or pad."""
-    w, h = image.size
-    if style.perspective and rng.random() < 0.5:
+def degrade(pixels: np.ndarray, style, rng: random.Random, perspective: bool = True) -> np.ndarray:
+    """Grey levels in [0, 1] seen in perspective (unless ``perspective`` is off: the text
+    was), blurred, noisy, JPEG-compressed and cut or padded at random; returns uint8."""
+    pixels = pixels.astype(np.float32)
+    h, w = pixels.shape
+    if perspective and style.perspective and rng.random() < 0.5:
         d = style.perspective
-        corners = [(rng.uniform(-d, d) * w, rng.uniform(-d, d) * h) for _ in range(4)]
-        quad = (
-            corners[0][0],
-            corners[0][1],
-            corners[1][0],
-            h + corners[1][1],
-            w + corners[2][0],
-            h + corners[2][1],
-            w + corners[3][0],
-            corners[3][1],
-        )
-        image = image.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=_edge(image))
+        corners = np.float32([[0, 0], [0, h], [w, h], [w, 0]])
+        moved = corners + np.float32([[rng.uniform(-d, d) * w, rng.uniform(-d, d) * h] for _ in range(4)])
+        matrix = cv2.getPerspectiveTransform(moved, corners)  # where each corner's pixel comes from
+        edge = float(np.median(pixels[:, -1]))
+        pixels = cv2.warpPerspective(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=edge)
     if style.blur:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, style.blur)))
-    pixels = np.asarray(image, dtype=np.float32)
+        pixels = _blurred(pixels, rng.uniform(0, style.blur))
+    pixels = pixels * 255
     if style.noise:
         pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(
             0, rng.uniform(0, style.noise) * 255, pixels.shape
         )
-    image = Image.fromarray(np.uint8(np.clip(pixels, 0, 255)))
+    pixels = np.uint8(np.clip(pixels + 0.5, 0, 255))
     if style.jpeg and rng.random() < style.jpeg:
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=rng.randint(15, 85))
-        image = Image.open(buffer).convert("L")
-    pixels = np.asarray(image, dtype=np.uint8)
+        _, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(15, 85)])
+        pixels = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
     if style.crop and rng.random() < style.crop and min(h, w) > 4:
         # Widen (with the edge's colours) or cut into each side by up to a tenth of the
         # height (of the width, where narrower): at least 3 rows and columns stay.
@@ -197,7 +255,3 @@ def degrade(image: Image.Image, style, rng: random.Random) -> np.ndarray:
         top, bottom, left, right = (rng.randint(0, 2 * m) for _ in range(4))
         pixels = np.pad(pixels, m, mode="edge")[top : h + 2 * m - bottom, left : w + 2 * m - right]
     return np.ascontiguousarray(pixels)
-
-
-def _edge(image: Image.Image) -> int:
-    return int(np.median(np.asarray(image)[:, -1]))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ocr.data import layers, store
+from ocr.data import draw, layers, store
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator, trdg_folder
 from ocr.geometry import label_width
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # trdg's codes for its backgrounds and distortions.
 BACKGROUNDS = {"noise": 0, "plain": 1, "quasicrystal": 2, "image": 3}
 DISTORTIONS = {"none": 0, "sine": 1, "cosine": 2, "random": 3}
+RENDERERS = ("trdg", "layered", "pillow")
+# Raised when the composed looks (ocr/data/layers.py, draw.py) change their pixels, so that
+# stores rendered before are not taken for the new ones.
+LOOK_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,10 @@ class Style:
 
     The defaults are trdg's own (its command line without options), which the blog post used.
     ``renderer: layered`` lets trdg draw only the text and composes the rest itself
-    (see ``ocr.data.layers``); the fields after ``renderer`` apply to it alone.
+    (see ``ocr.data.layers``); ``renderer: pillow`` draws the text too, without trdg
+    (``ocr.data.draw``: faster, and it shapes any script). The fields after ``renderer``
+    apply to these two alone, and so does the ``photo`` background: crops of the
+    photographs in the folders ``photos``, composed in colour.
     """
 
     height: int | tuple[int, int] = 32  # px trdg renders at (or a range), before resizing to imgH
@@ -64,16 +71,23 @@ class Style:
     shadow: float = 0.0  # probability of a drop shadow or extrusion (hard or soft)
     neighbours: float = 0.0  # probability, per side, of bits of neighbouring letters
     lighting: float = 0.0  # probability of uneven light across the image
+    photos: tuple[str, ...] = ()  # folders of photographs for the "photo" background
 
     def __post_init__(self) -> None:
-        for name, allowed in (("backgrounds", BACKGROUNDS), ("distortions", DISTORTIONS)):
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"style.renderer must be one of {', '.join(RENDERERS)}, got {self.renderer!r}")
+        backgrounds = [*BACKGROUNDS, "photo"] if self.renderer != "trdg" else list(BACKGROUNDS)
+        for name, allowed in (("backgrounds", backgrounds), ("distortions", DISTORTIONS)):
             values = tuple(getattr(self, name))
             bad = [v for v in values if v not in allowed]
             if not values or bad:
                 raise ValueError(f"style.{name} must list some of {sorted(allowed)}, got {list(values)}")
             object.__setattr__(self, name, values)
-        if self.renderer not in ("trdg", "layered"):
-            raise ValueError(f"style.renderer must be trdg or layered, got {self.renderer!r}")
+        object.__setattr__(self, "photos", tuple(str(p) for p in self.photos or ()))
+        if "photo" in self.backgrounds:
+            if not self.photos:
+                raise ValueError("style.backgrounds has photo: name folders of photographs, e.g. 'data.style.photos=[path/to/photos]'")
+            layers.photo_files(self.photos)  # a missing or empty folder is said now
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
         for name in ("text_colors", "margins", "contrast", "width_scale"):
@@ -97,10 +111,10 @@ class RenderJob:
         import json
 
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
-        blob = json.dumps(
-            [list(self.words), fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra],
-            sort_keys=True,
-        )
+        parts = [list(self.words), fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra]
+        if self.style.renderer != "trdg":
+            parts.append(LOOK_VERSION)
+        blob = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -113,8 +127,10 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
     """
     import cv2
 
-    generator = fake_text_generator()
     word, style = job.words[i], job.style
+    if style.renderer == "pillow":
+        return _drawn(job, i)
+    generator = fake_text_generator()
     layered = style.renderer == "layered"
     for attempt in range(attempts):
         seed = (job.seed * 1_000_003 + i) * 31 + attempt
@@ -152,15 +168,31 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
                 image_dir=str(trdg_folder("images")),
             )
         if image is not None:
-            gray = layers.compose(image, style, _photos(), rng) if layered else np.asarray(image.convert("L"))
-            gray = to_model_input(gray, job.imgH, job.max_width)
-            return pad_to_width(gray, label_width(word))
+            if layered:
+                gray = layers.compose(1 - np.asarray(image.convert("L"), np.float32) / 255, style, _photos(), rng)
+            else:
+                gray = np.asarray(image.convert("L"))
+            return _model_input(gray, job, word)
     return None
 
 
+def _drawn(job: RenderJob, i: int) -> np.ndarray | None:
+    """Image ``i`` drawn by the ``pillow`` renderer (None for a text with nothing to draw)."""
+    word, style = job.words[i], job.style
+    rng = random.Random((job.seed * 1_000_003 + i) * 31)
+    coverage = draw.draw_word(word, rng.choice(job.fonts), rng.randint(*style.height), style, rng)
+    if coverage.max(initial=0) == 0:
+        return None
+    return _model_input(layers.compose(coverage, style, _photos(), rng, tilted=True), job, word)
+
+
+def _model_input(gray: np.ndarray, job: RenderJob, word: str) -> np.ndarray:
+    return pad_to_width(to_model_input(gray, job.imgH, job.max_width), label_width(word))
+
+
 @functools.lru_cache(maxsize=1)
-def _photos() -> list[Path]:
-    return sorted(trdg_folder("images").glob("*.jpg"))
+def _photos() -> tuple[Path, ...]:
+    return tuple(sorted(trdg_folder("images").glob("*.jpg")))
 
 
 # The sets being rendered, set once per worker process rather than pickled per shard.
@@ -273,7 +305,7 @@ def _prepare(
                 store.write_manifest(folder, num_shards, {"count_requested": len(job.words), "key": job.key()})
                 rendered = len(store.ImageStore(folder))
                 if rendered < len(job.words):
-                    log.warning("%s: trdg refused %d of %d words", folder, len(job.words) - rendered, len(job.words))
+                    log.warning("%s: the renderer refused %d of %d words", folder, len(job.words) - rendered, len(job.words))
         return remaining
 
     return finish

@@ -1,0 +1,134 @@
+"""The pillow renderer (ocr/data/draw.py): shaping, geometry, photo backgrounds, and
+that the shipped model reads its words as it reads trdg's."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image, ImageFont
+
+from ocr.data import draw, layers
+from ocr.data.fonts import trdg_fonts_dir
+from ocr.data.render import RenderJob, Style, render_word
+from ocr.data.words import load_vocabulary
+from ocr.geometry import label_width
+from ocr.recognizer import Recognizer
+
+ROBOTO = str(trdg_fonts_dir() / "Roboto-Regular.ttf")
+DEJAVU = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
+
+
+def ink(coverage: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(coverage > 0.2)
+    return coverage[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two ink boxes, the second resized to the first."""
+    a, b = ink(a), ink(b)
+    b = np.asarray(Image.fromarray(b).resize(a.shape[::-1], Image.Resampling.BILINEAR))
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.mark.skipif(draw.LAYOUT != ImageFont.Layout.RAQM, reason="Pillow without libraqm cannot shape")
+def test_arabic_is_joined_and_drawn_right_to_left_from_its_logical_order():
+    word = "سلام"  # seen, lam, alef, meem, stored as read
+    shaped = draw.draw_text(word, draw.load_font(DEJAVU, 40))
+    # The reference: the joining forms Unicode encodes, in visual order (left to right:
+    # meem alone, final alef, medial lam, initial seen), drawn without any shaping.
+    basic = ImageFont.truetype(DEJAVU, 40, layout_engine=ImageFont.Layout.BASIC)
+    reference = draw.draw_text("\ufee1\ufe8e\ufee0\ufeb3", basic)
+    unshaped = draw.draw_text(word, basic)  # isolated letters, left to right: what shaping prevents
+    assert similarity(reference, shaped) > 0.8
+    assert similarity(reference, unshaped) < 0.4
+
+
+def test_text_sits_on_the_fonts_baseline_whatever_its_letters():
+    font = draw.load_font(ROBOTO, 40)
+    ascent, descent = font.getmetrics()
+    for word in ("noon", "Hypo", "...", "É"):
+        coverage = draw.draw_text(word, font)
+        assert coverage.shape[0] >= ascent + descent and 0 <= coverage.min() and coverage.max() <= 1
+        assert coverage.max() > 0.9 and not coverage[:, :2].any() and not coverage[:, -2:].any()
+    low = np.nonzero(draw.draw_text("noon", font).max(axis=1) > 0.5)[0]
+    assert ascent - 2 <= low.max() <= ascent  # no descender: the ink ends on the baseline
+
+
+def test_bends_and_tilts_move_the_text_without_losing_it():
+    coverage = draw.draw_text("curves", draw.load_font(ROBOTO, 40))
+    rng = random.Random(0)
+    for kind in ("sine", "cosine", "random"):
+        bent = draw.bend(coverage, kind, rng)
+        assert bent.shape[1] == coverage.shape[1] and bent.shape[0] > coverage.shape[0]
+        assert bent.sum() == pytest.approx(coverage.sum(), rel=0.05)
+        assert not np.array_equal(bent[: coverage.shape[0]], coverage)
+    assert draw.bend(coverage, "none", rng) is coverage
+    tilted = draw.tilt(coverage, skew=10, perspective=0.0, rng=random.Random(1))
+    assert tilted.shape[0] > coverage.shape[0] + 4  # a rotated word needs more rows
+    assert tilted.sum() == pytest.approx(coverage.sum(), rel=0.1)
+    assert draw.tilt(coverage, skew=0, perspective=0.0, rng=rng) is coverage
+
+
+def photo_folder(folder: Path, count: int = 3) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        pixels = (rng.random((120, 180, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((360, 240)).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def test_words_on_photos_render_deterministically_at_model_height(tmp_path):
+    folder = photo_folder(tmp_path / "photos")
+    words = ("Inn", "WORLD", "i", "-", "delicious", "42") * 3
+    style = Style(renderer="pillow", backgrounds=("photo",), photos=(str(folder),), height=(24, 48), tight=0.8)
+    job = RenderJob(words, (ROBOTO,), style, seed=5, imgH=32, max_width=400)
+    images = [render_word(job, i) for i in range(len(words))]
+    again = [render_word(job, i) for i in range(len(words))]
+    assert all(np.array_equal(a, b) for a, b in zip(images, again))
+    assert all(im.shape[0] == 32 and im.shape[1] >= label_width(w) for im, w in zip(images, words))
+    assert len({im.tobytes() for im in images}) == len(images)
+    assert np.mean([im.std() for im in images]) > 20  # textured, not flat
+
+
+def test_photo_folders_that_cannot_serve_are_named(tmp_path):
+    with pytest.raises(ValueError, match="data.style.photos"):
+        Style(renderer="pillow", backgrounds=("photo",))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Style(renderer="pillow", backgrounds=("photo",), photos=(str(tmp_path / "nowhere"),))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images .* in .*empty"):
+        Style(renderer="pillow", backgrounds=("photo",), photos=(str(tmp_path / "empty"),))
+    with pytest.raises(ValueError, match="backgrounds"):  # trdg itself cannot lay words on photos
+        Style(renderer="trdg", backgrounds=("photo",), photos=(str(tmp_path),))
+
+
+def test_ink_on_a_photo_stands_out_by_the_contrast_drawn():
+    photo = np.full((20, 50), 0.6, np.float32)
+    alpha = np.zeros_like(photo)
+    alpha[5:15, 10:40] = 1
+    for inverted, contrast in ((False, 0.3), (True, 0.3), (True, 0.5)):
+        pixels = layers.on_photo(alpha, None, None, photo, contrast, inverted, random.Random(2))
+        gap = abs(float(pixels[10, 20]) - 0.6)
+        assert gap == pytest.approx(contrast, abs=1e-5) and pixels[0, 0] == pytest.approx(0.6)
+    # 0.6 + 0.5 would not fit: the ink goes the other way.
+    assert layers.on_photo(alpha, None, None, photo, 0.5, True, random.Random(2))[10, 20] == pytest.approx(0.1)
+
+
+def test_the_shipped_model_reads_pillow_renders_as_it_reads_trdgs():
+    """The same words in the same font and look, text drawn by trdg (``layered``) or by
+    Pillow: the shipped model's word accuracy differs by at most 8 points."""
+    recognizer = Recognizer.load()
+    words = tuple(load_vocabulary(None, recognizer.codec.alphabet, 12)[::997][:120])
+    look = dict(height=(32, 48), backgrounds=("plain", "noise"), contrast=(0.5, 1.0), tight=0.8, margins=(3, 3, 3, 3))
+    scores = {}
+    for renderer in ("layered", "pillow"):
+        job = RenderJob(words, (ROBOTO,), Style(renderer=renderer, **look), seed=11, imgH=32, max_width=400)
+        readings = recognizer.read_prepared([render_word(job, i) for i in range(len(words))])
+        scores[renderer] = np.mean([r.text == w for r, w in zip(readings, words)])
+    assert scores["layered"] > 0.75 and scores["pillow"] > 0.75
+    assert abs(scores["layered"] - scores["pillow"]) <= 0.08, scores
