@@ -29,6 +29,9 @@ def run(main: Callable[[], object], config_name: str) -> None:
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; this function reports
     os.environ["OCR_FULL_ERROR"] = "1" if full else "0"
+    from ocr.config import register_resolvers
+
+    register_resolvers()
     try:
         main()
     except Exception as err:

@@ -13,6 +13,16 @@ from omegaconf import DictConfig, open_dict
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
+def register_resolvers() -> None:
+    """``${words_alphabet:<words file>}``: the characters of a word list (``conf/charset/words.yaml``)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("words_alphabet"):
+        from ocr.data.words import alphabet_of
+
+        OmegaConf.register_new_resolver("words_alphabet", alphabet_of, use_cache=True)
+
+
 def build(node: DictConfig, **kwargs) -> Any:
     """``hydra.utils.instantiate``, but a wrong value (ValueError) or a missing file
     (OSError) raised while building comes out as itself: its message names the option,
@@ -55,6 +65,7 @@ def compose_config(
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(name, overrides=overrides, return_hydra_config=True)
@@ -73,6 +84,7 @@ def known_keys(name: str) -> list[str]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(name)

@@ -2,10 +2,15 @@
 
 Class 0 is the CTC blank; character ``alphabet[i]`` is class ``i + 1``, so a model
 for an alphabet of N characters has N + 1 output classes.
+
+Labels are stored in logical order (as typed); the model reads an image left to right,
+so for an alphabet with right-to-left letters (Arabic, Hebrew) the codec trains on the
+visual order and turns what it reads back into logical order (``visual_order``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -52,11 +57,56 @@ def alphabet_difference(theirs: str, ours: str) -> str:
     )
 
 
+_RTL = frozenset({"R", "AL"})
+
+
+def _direction(char: str) -> str:
+    """``R`` (right to left), ``L`` (left to right, digits included) or ``N`` (neutral)."""
+    kind = unicodedata.bidirectional(char)
+    return "R" if kind in _RTL else "L" if kind in ("L", "EN", "AN") else "N"
+
+
+def has_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(c) in _RTL for c in text)
+
+
+def visual_order(text: str) -> str:
+    """A line of ``text`` in the order it is drawn left to right, by the Unicode
+    bidirectional algorithm for one line without explicit embeddings: a line whose first
+    strong letter is right to left runs right to left, and runs of the other direction
+    (numbers, Latin words) keep their own order inside it; a neutral character between two
+    runs of one direction joins them, else it takes the line's. Text without right-to-left
+    letters comes back as it is. For such a line, read back from an image, the same
+    function gives the logical order again (it is its own inverse on lines of this kind:
+    right-to-left words with numbers or Latin words in them). Not handled: numbers right
+    after right-to-left letters inside a left-to-right line (the full algorithm makes
+    them part of the right-to-left run)."""
+    if not has_rtl(text):
+        return text
+    kinds = [_direction(c) for c in text]
+    letters = (unicodedata.bidirectional(c) for c in text)  # digits are weak: they set no direction
+    line = next(("R" if k in _RTL else "L" for k in letters if k in _RTL or k == "L"), "R")
+    for i, kind in enumerate(kinds):  # neutrals: the direction of both neighbours, else the line's
+        if kind == "N":
+            before = next((k for k in reversed(kinds[:i]) if k != "N"), line)
+            after = next((k for k in kinds[i + 1 :] if k != "N"), line)
+            kinds[i] = before if before == after else line
+    runs, start = [], 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or kinds[i] != kinds[start]:
+            run = text[start:i]
+            runs.append(run[::-1] if kinds[start] == "R" else run)
+            start = i
+    return "".join(reversed(runs) if line == "R" else runs)
+
+
 class CTCCodec:
-    """Encodes labels for ``torch.nn.functional.ctc_loss`` and decodes model output."""
+    """Encodes labels for ``torch.nn.functional.ctc_loss`` and decodes model output
+    (labels and texts in logical order; see ``visual_order``)."""
 
     def __init__(self, alphabet: str):
         self.alphabet = check_alphabet(alphabet)
+        self.bidirectional = has_rtl(alphabet)
         self._index = {c: i + 1 for i, c in enumerate(alphabet)}
         self._codepoints = np.array([0] + [ord(c) for c in alphabet], dtype=np.uint32)
 
@@ -79,7 +129,7 @@ class CTCCodec:
         indices: list[int] = []
         for label in labels:
             try:
-                indices.extend(self._index[c] for c in label)
+                indices.extend(self._index[c] for c in (visual_order(label) if self.bidirectional else label))
             except KeyError:
                 raise ValueError(
                     f"label {label!r} has characters {self.unknown_chars(label)!r} outside the "
@@ -109,7 +159,8 @@ class CTCCodec:
         keep[:, 1:] &= indices[:, 1:] != indices[:, :-1]
         codes = np.where(keep, self._codepoints[indices], 0)
         codes = np.take_along_axis(codes, np.argsort(~keep, axis=1, kind="stable"), axis=1)
-        return np.ascontiguousarray(codes).view(f"<U{indices.shape[1]}")[:, 0].tolist()
+        texts = np.ascontiguousarray(codes).view(f"<U{indices.shape[1]}")[:, 0].tolist()
+        return [visual_order(t) for t in texts] if self.bidirectional else texts
 
     @staticmethod
     def best_path(logits: "torch.Tensor", lengths: "torch.Tensor | None" = None) -> "tuple[torch.Tensor, torch.Tensor]":

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +15,7 @@ from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_f
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
-from ocr.data.words import draw_words, load_vocabulary, split_vocabulary
+from ocr.data.words import alphabet_of, draw_words, load_vocabulary, split_vocabulary, words_path
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
@@ -97,6 +98,17 @@ def test_vocabulary_keeps_only_spellable_words_and_never_alters_them(tmp_path):
     assert load_vocabulary(words_file, "abcdefghijklmnopqrstuvwxyz") == ["bird", "cat"]
 
 
+def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_language(tmp_path, train_cfg):
+    words_file = tmp_path / "words.txt"
+    words_file.write_text("дом\nДОМ\n\n  кот 7\n", encoding="utf-8")
+    assert alphabet_of(words_file) == "7ДМОдкмот"  # code point order, spaces left out
+    assert words_path("trdg:ru") == trdg_fonts_dir().parents[1] / "dicts" / "ru.txt"
+    with pytest.raises(FileNotFoundError, match=r"no word list 'xx' \(it has .*ru"):
+        words_path("trdg:xx")
+    cfg = train_cfg("charset=words", f"data.words_file={words_file}")
+    assert cfg.model.alphabet == "7ДМОдкмот"
+
+
 def test_train_and_test_words_are_disjoint():
     words = [f"word{i}" for i in range(100)]
     train, test = split_vocabulary(words, 20, seed=1)
@@ -134,6 +146,16 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
         resolve_fonts(["BEBAS___.ttf"], SEED_ALPHABET)
     with pytest.raises(FileNotFoundError, match="nope.ttf"):
         resolve_fonts(["nope.ttf"], SEED_ALPHABET)
+
+
+def test_a_font_must_map_every_letter_of_another_script():
+    import matplotlib
+
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    arabic = "ابتثسلمنهوي"
+    assert font_problems(ttf / "DejaVuSans.ttf", arabic) == []
+    assert font_problems(ROBOTO, arabic) == [f"has no glyph for {arabic!r}"]  # drawn, if at all, by fallback
+    assert "last-resort" in font_problems(ttf / "LastResortHE-Regular.ttf", arabic)[0]
 
 
 def test_font_collections_expand_to_their_faithful_fonts(tmp_path):

@@ -17,6 +17,7 @@ from ocr.data.render import RenderJob, Style, render_word
 from ocr.data.words import load_vocabulary
 from ocr.geometry import label_width
 from ocr.recognizer import Recognizer
+from ocr.text import visual_order
 
 ROBOTO = str(trdg_fonts_dir() / "Roboto-Regular.ttf")
 DEJAVU = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
@@ -132,3 +133,17 @@ def test_the_shipped_model_reads_pillow_renders_as_it_reads_trdgs():
         scores[renderer] = np.mean([r.text == w for r, w in zip(readings, words)])
     assert scores["layered"] > 0.75 and scores["pillow"] > 0.75
     assert abs(scores["layered"] - scores["pillow"]) <= 0.08, scores
+
+
+@pytest.mark.skipif(draw.LAYOUT != ImageFont.Layout.RAQM, reason="Pillow without libraqm cannot order right to left")
+def test_a_number_in_arabic_is_drawn_where_the_codec_reads_it():
+    """The codec trains on ``visual_order("سلام2024") == "2024مالس"``: the digits must
+    be drawn at the left, in their own order."""
+    font = draw.load_font(DEJAVU, 40)
+    line, digits = draw.draw_text("سلام2024", font), draw.draw_text("2024", font)
+    assert visual_order("سلام2024").startswith("2024")
+    width = digits.shape[1] - 4  # without the padding
+    rows = min(line.shape[0], digits.shape[0])
+    left, right = line[:rows, 2 : 2 + width], line[:rows, -2 - width : -2]
+    assert np.abs(left - digits[:rows, 2 : 2 + width]).mean() < 0.02
+    assert np.abs(right - digits[:rows, 2 : 2 + width]).mean() > 0.05

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ocr.geometry import min_frames
-from ocr.text import BLANK, CTCCodec, check_alphabet
+from ocr.text import BLANK, CTCCodec, check_alphabet, visual_order
 
 
 def test_encode_concatenates_indices_and_keeps_lengths_on_host():
@@ -59,3 +59,28 @@ def test_alphabet_with_duplicates_is_refused_with_the_duplicates_named():
         check_alphabet("abca")
     with pytest.raises(ValueError):
         check_alphabet("")
+
+
+@pytest.mark.parametrize(
+    "logical, visual",
+    [
+        ("سلام", "مالس"),  # right to left: drawn reversed
+        ("سلام2024", "2024مالس"),  # a number keeps its order, to the left of the word it follows
+        ("كتاب 12 صفحة", "ةحفص 12 باتك"),
+        ("abc سلام def", "abc مالس def"),  # an Arabic word inside a left-to-right line
+        ("hello", "hello"),
+        ("2024", "2024"),
+    ],
+)
+def test_labels_are_trained_in_visual_order_and_read_back_in_logical_order(logical, visual):
+    assert visual_order(logical) == visual and visual_order(visual) == logical
+    codec = CTCCodec("".join(sorted(set("سلامكتابصفحة0124 abcdefhlo"))))
+    targets, _ = codec.encode([logical])
+    assert "".join(codec.alphabet[i - 1] for i in targets.tolist()) == visual  # as the image is read
+    frames = np.array([[i for t in targets.tolist() for i in (t, BLANK)]])
+    assert codec.decode_indices(frames) == [logical]
+
+
+def test_a_latin_alphabet_is_never_reordered():
+    codec = CTCCodec("abc123")
+    assert not codec.bidirectional and codec.decode_indices(np.array([[1, 0, 4, 2]])) == ["a1b"]

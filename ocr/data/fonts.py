@@ -32,6 +32,8 @@ _CAPS_CORRELATION = 0.6
 SYMBOL_FONTS = frozenset(
     {"cmex10", "cmsy10", "cmmi10", "cmti10", "zx______", "zy______", "D050000L", "StandardSymbolsPS"}
 )
+# Fonts that map every code point to a box showing its Unicode block (matplotlib ships one).
+FALLBACK_FONTS = frozenset({"LastResortHE-Regular"})
 # The outline formats FreeType reads and a collection is searched for (Type 1 as .pfb).
 FONT_SUFFIXES = (".ttf", ".otf", ".pfb")
 
@@ -54,18 +56,39 @@ def _shape(font: ImageFont.FreeTypeFont, char: str, size: int = 24) -> np.ndarra
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BILINEAR), np.float32)
 
 
+def _character_map(path: str | Path) -> set[int] | None:
+    """The code points a TrueType or OpenType font maps to glyphs (None for Type 1 fonts,
+    which have no such table): a character outside it is drawn with a fallback glyph, a
+    box or another letter, however it looks."""
+    if Path(path).suffix.lower() == ".pfb":
+        return None
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        with TTFont(str(path), fontNumber=0, lazy=True) as font:
+            return set(font.getBestCmap() or {})
+    except (TTLibError, OSError, AssertionError):
+        return None
+
+
 def font_problems(path: str | Path, alphabet: str) -> list[str]:
     """Why ``path`` cannot render ``alphabet`` faithfully; empty when it can."""
     if Path(path).stem in SYMBOL_FONTS:
         return ["draws symbols for ASCII characters (a known symbol font)"]
+    if Path(path).stem in FALLBACK_FONTS:
+        return ["draws one box per Unicode block for every character (a last-resort font)"]
     try:
         font = ImageFont.truetype(str(path), 48)
     except OSError as err:
         return [f"cannot be loaded ({err})"]
     notdef = _glyph(font, "\ue000")
+    mapped = _character_map(path)
     missing = []
     for char in dict.fromkeys(alphabet):
         if char.isspace():
+            continue
+        if mapped is not None and ord(char) not in mapped:  # what it would draw is a fallback
+            missing.append(char)
             continue
         glyph = _glyph(font, char)
         if glyph.max(initial=0) == 0 or (notdef.max(initial=0) > 0 and np.array_equal(glyph, notdef)):

@@ -13,19 +13,45 @@ from ocr.data.trdg_compat import trdg_folder
 log = logging.getLogger(__name__)
 
 
+def words_path(words_file: str | Path | None) -> Path:
+    """The word list a ``data.words_file`` names: a path, ``trdg:<lang>`` for one of the
+    66 word lists trdg ships (``trdg:ru``, ``trdg:ar``, ...), or None for trdg's English."""
+    if not words_file:
+        return trdg_folder("dicts") / "en.txt"
+    if str(words_file).startswith("trdg:"):
+        language = str(words_file)[len("trdg:") :]
+        path = trdg_folder("dicts") / f"{language}.txt"
+        if not path.is_file():
+            known = sorted(p.stem for p in trdg_folder("dicts").glob("*.txt"))
+            raise FileNotFoundError(f"data.words_file: trdg has no word list {language!r} (it has {', '.join(known)})")
+        return path
+    return Path(words_file)
+
+
+def read_words(words_file: str | Path | None) -> list[str]:
+    path = words_path(words_file)
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data.words_file: no such file {path}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"data.words_file {path} is not UTF-8 text ({err})") from None
+
+
+def alphabet_of(words_file: str | Path | None) -> str:
+    """Every character the words of ``words_file`` use (spaces aside), in code point
+    order: the alphabet of a script taken from its word list rather than typed."""
+    return "".join(sorted({c for line in read_words(words_file) for c in line.strip() if not c.isspace()}))
+
+
 def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: int = 24) -> list[str]:
     """Distinct words of ``words_file`` (trdg's English dictionary by default) that the
     alphabet can spell, 1 to ``max_length`` characters long, sorted.
 
     Words with other characters are left out and counted, never altered.
     """
-    path = Path(words_file) if words_file else trdg_folder("dicts") / "en.txt"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"data.words_file: no such file {path}") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"data.words_file {path} is not UTF-8 text ({err})") from None
+    path = words_path(words_file)
+    lines = read_words(words_file)
     allowed = set(alphabet)
     words = {w.strip() for w in lines} - {""}
     kept = sorted(w for w in words if len(w) <= max_length and set(w) <= allowed)
