@@ -45,11 +45,9 @@ def main() -> None:
         fonts = tuple(resolve_fonts(data["fonts"], cfg.model.alphabet))
         styles = {"layered": data["style"], "pillow": {**data["style"], "renderer": "pillow"}}
         if args.photos:
-            photo = OmegaConf.to_container(
-                compose_config("train", ["experiment=english_photo", f"data.style.photos=[{args.photos}]"], Path(tmp) / "p").data.style,
-                resolve=True,
-            )
-            styles["pillow, photos"] = photo
+            overrides = ["experiment=english_photo", f"data.style.photos=[{args.photos}]"]
+            photo = compose_config("train", overrides, Path(tmp) / "photo").data.style
+            styles["pillow, photos"] = OmegaConf.to_container(photo, resolve=True)
         rates = {}
         for name, style in styles.items():
             job = RenderJob(words, fonts, Style(**style), seed=1, imgH=cfg.model.imgH, max_width=800)

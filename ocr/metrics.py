@@ -6,7 +6,8 @@ DDP processes is a plain sum and exact. Two protocols are reported:
 - exact: the strings as they are (case and punctuation count);
 - ``*_alnum``: the scene-text benchmarks' usual "36-character" protocol: lower-case both
   strings and keep only ``[0-9a-z]``; samples whose normalised label is empty are left
-  out of these figures.
+  out of these figures, which are not reported at all when that leaves none (a set in
+  another script).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class TextMetrics(Metric):
     def compute(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {"n": self.count.clone()}
         for protocol in ("", "_alnum"):
+            if protocol and self.count_alnum == 0:  # no label has a Latin letter or digit (other scripts)
+                continue
             count = getattr(self, "count" + protocol).clamp(min=1)
             cer = getattr(self, "edits" + protocol) / getattr(self, "chars" + protocol).clamp(min=1)
             out["cer" + protocol] = cer

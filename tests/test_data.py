@@ -107,6 +107,11 @@ def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_lang
         words_path("trdg:xx")
     cfg = train_cfg("charset=words", f"data.words_file={words_file}")
     assert cfg.model.alphabet == "7ДМОдкмот"
+    words_file.write_bytes("дом\n".encode() + b"\xe0\xa4\n" + "кот\n".encode())  # a cut UTF-8 sequence
+    assert alphabet_of(words_file) == "дкмот"  # the bad line is left out (and named in a warning)
+    words_file.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        alphabet_of(words_file)
 
 
 def test_train_and_test_words_are_disjoint():

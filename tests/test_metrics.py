@@ -44,3 +44,10 @@ def test_states_are_sums_so_merging_equals_one_pass():
 def test_mismatched_lengths_are_an_error():
     with pytest.raises(ValueError):
         TextMetrics().update(["a"], ["a", "b"])
+
+
+def test_a_set_in_another_script_has_no_36_character_figures():
+    metrics = TextMetrics()
+    metrics.update(["дом", "кот"], ["дом", "кит"])
+    r = metrics.compute()
+    assert float(r["word_accuracy"]) == 0.5 and "word_accuracy_alnum" not in r and "cer_alnum" not in r

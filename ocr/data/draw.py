@@ -70,7 +70,8 @@ def tilt(coverage: np.ndarray, skew: float, perspective: float, rng: random.Rand
     corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     moved = corners.copy()
     if perspective and rng.random() < 0.5:
-        moved += np.float32([[rng.uniform(-perspective, perspective) * w, rng.uniform(-perspective, perspective) * h] for _ in range(4)])
+        d = perspective
+        moved += np.float32([[rng.uniform(-d, d) * w, rng.uniform(-d, d) * h] for _ in range(4)])
     if skew:
         angle = math.radians(rng.uniform(-skew, skew))
         c, s = math.cos(angle), math.sin(angle)

@@ -86,7 +86,10 @@ class Style:
         object.__setattr__(self, "photos", tuple(str(p) for p in self.photos or ()))
         if "photo" in self.backgrounds:
             if not self.photos:
-                raise ValueError("style.backgrounds has photo: name folders of photographs, e.g. 'data.style.photos=[path/to/photos]'")
+                raise ValueError(
+                    "style.backgrounds has photo: name folders of photographs, "
+                    "e.g. 'data.style.photos=[path/to/photos]'"
+                )
             layers.photo_files(self.photos)  # a missing or empty folder is said now
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
@@ -305,7 +308,8 @@ def _prepare(
                 store.write_manifest(folder, num_shards, {"count_requested": len(job.words), "key": job.key()})
                 rendered = len(store.ImageStore(folder))
                 if rendered < len(job.words):
-                    log.warning("%s: the renderer refused %d of %d words", folder, len(job.words) - rendered, len(job.words))
+                    refused = len(job.words) - rendered
+                    log.warning("%s: the renderer refused %d of %d words", folder, refused, len(job.words))
         return remaining
 
     return finish

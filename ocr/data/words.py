@@ -29,13 +29,25 @@ def words_path(words_file: str | Path | None) -> Path:
 
 
 def read_words(words_file: str | Path | None) -> list[str]:
+    """The lines of a word list; lines that are not UTF-8 are left out and named in a
+    warning (trdg's Hindi list has one), a file with no UTF-8 line is refused."""
     path = words_path(words_file)
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes().splitlines()
     except FileNotFoundError:
         raise FileNotFoundError(f"data.words_file: no such file {path}") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"data.words_file {path} is not UTF-8 text ({err})") from None
+    lines, bad = [], []
+    for number, line in enumerate(raw, 1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(number)
+    if bad and not lines:
+        raise ValueError(f"data.words_file {path} is not UTF-8 text")
+    if bad:
+        lines_named = ", ".join(map(str, bad[:5]))
+        log.warning("%s: %d lines are not UTF-8 and were left out (line %s)", path, len(bad), lines_named)
+    return lines
 
 
 def alphabet_of(words_file: str | Path | None) -> str:
