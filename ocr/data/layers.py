@@ -1,7 +1,7 @@
 """The "layered" look: the text's coverage (drawn by trdg, or by ``ocr.data.draw``) is
 given its letters' width, weight, outline and shadow, laid on a background (a texture,
-or a part of a photograph with the ink's level chosen against it), then degraded; each drawn per image from the style's
-ranges. Words in photos are rarely black on white."""
+or a part of a photograph with the ink's level chosen against it), then degraded; each
+drawn per image from the style's ranges. Words in photos are rarely black on white."""
 
 from __future__ import annotations
 
@@ -104,11 +104,7 @@ def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Rand
         pixels = on_photo(alpha, shadow, outline, photo, contrast, inverted, rng)
     else:
         texture = background(kind, h, w, images, rng)
-        pixels = np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1)
-        for layer in (shadow, outline):  # in their own grey levels, under the letters
-            if layer is not None:
-                pixels = pixels * (1 - layer) + rng.random() * layer
-        pixels = pixels * (1 - alpha) + ink * alpha
+        pixels = paint(np.clip(paper + (texture - 0.5) * min(contrast, 0.6), 0, 1), alpha, shadow, outline, ink, rng)
     if style.lighting and rng.random() < style.lighting:
         pixels = pixels + light_ramp(h, w, rng)
     if style.tight and rng.random() < style.tight:
@@ -130,12 +126,17 @@ def on_photo(alpha, shadow, outline, photo: np.ndarray, contrast: float, inverte
     sample = float(photo[rng.randrange(photo.shape[0]), rng.randrange(photo.shape[1])])
     if rng.random() < 0.5 and abs(sample - mean) >= contrast / 2:
         ink = sample
-    paint = np.clip(ink, 0, 1) + (photo - mean) * rng.uniform(0, 0.4)
-    pixels = photo
+    textured_ink = np.clip(ink, 0, 1) + (photo - mean) * rng.uniform(0, 0.4)
+    return paint(photo, alpha, shadow, outline, textured_ink, rng)
+
+
+def paint(pixels: np.ndarray, alpha, shadow, outline, ink, rng: random.Random) -> np.ndarray:
+    """The shadow and the outline (where drawn), each in a grey level of its own, then the
+    letters in ``ink`` (a level, or levels per pixel), over ``pixels``."""
     for layer in (shadow, outline):
         if layer is not None:
             pixels = pixels * (1 - layer) + rng.random() * layer
-    return pixels * (1 - alpha) + paint * alpha
+    return pixels * (1 - alpha) + ink * alpha
 
 
 def shape_letters(alpha: np.ndarray, style, rng: random.Random):

@@ -47,7 +47,7 @@ class Style:
     (see ``ocr.data.layers``); ``renderer: pillow`` draws the text too, without trdg
     (``ocr.data.draw``: faster, and it shapes any script). The fields after ``renderer``
     apply to these two alone, and so does the ``photo`` background: crops of the
-    photographs in the folders ``photos``, composed in colour.
+    photographs in the folders ``photos``, in grey levels as every input is.
     """
 
     height: int | tuple[int, int] = 32  # px trdg renders at (or a range), before resizing to imgH

@@ -33,11 +33,15 @@ def read_words(words_file: str | Path | None) -> list[str]:
     warning (trdg's Hindi list has one), a file with no UTF-8 line is refused."""
     path = words_path(words_file)
     try:
-        raw = path.read_bytes().splitlines()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"data.words_file: no such file {path}") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:  # line by line: keep the others
+        pass
     lines, bad = [], []
-    for number, line in enumerate(raw, 1):
+    for number, line in enumerate(data.splitlines(), 1):
         try:
             lines.append(line.decode("utf-8"))
         except UnicodeDecodeError:
