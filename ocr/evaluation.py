@@ -51,14 +51,18 @@ def score(
 ) -> Scores:
     """Read every image of each set (name -> dataset, as the data modules hold them) in
     ``batches(dataset)`` (``collate``'s batches) and score the readings. An image that
-    cannot be read counts as read wrong (an empty reading)."""
+    cannot be read counts as read wrong (an empty reading). Tall images of sets read
+    from files are also read turned when the recogniser asks (``Recognizer.vertical``)."""
     scores, total = Scores(), TextMetrics()
     for name, dataset in sets.items():
         metrics, unreadable = TextMetrics(), []
+        source = getattr(dataset, "source", None) if recognizer.vertical is not None else None
         bar = tqdm(total=len(dataset), desc=f"evaluate {name}", unit="img", disable=not progress, leave=False)
         for batch in batches(dataset):
             pixels, widths = batch["images"].numpy(), batch["widths"].numpy()
             readings = recognizer.read_batch(pixels, widths) if batch["labels"] else []
+            if source is not None and readings:
+                readings = recognizer.read_turned(readings, [source(i) for i in batch["index"].tolist()])
             read = [
                 Prediction(name, i, label, r.text, r.confidence, edit_distance(r.text, label))
                 for i, label, r in zip(batch["index"].tolist(), batch["labels"], readings)
@@ -121,7 +125,7 @@ def evaluate(cfg) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
     readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
-    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode))
+    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), vertical=cfg.vertical)
     datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
     write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(models)}, cfg.grid_size, cfg.seed)

@@ -52,6 +52,7 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         batch_size=cfg.batch_size,
         max_width=cfg.max_width,
         decode=dict(cfg.decode),
+        vertical=cfg.vertical,
     )
     rows: list[tuple[str, str, float]] = []
 
@@ -62,18 +63,16 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         ) as bar:
             for start in range(0, len(paths), cfg.chunk):
                 chunk = paths[start : start + cfg.chunk]
-                names, images = [], []
+                kept, images = [], []
                 for path in chunk:
                     try:
                         images.append(recognizer.prepare(path, name=str(path)))
-                        names.append(str(path))
+                        kept.append(path)
                     except ImageError as err:
                         failed += 1
                         print(f"skipped: {err}", file=sys.stderr)
-                read = [
-                    (name, r.text, r.confidence)
-                    for name, r in zip(names, recognizer.read_prepared(images) if images else [])
-                ]
+                readings = recognizer.read_turned(recognizer.read_prepared(images), kept) if images else []
+                read = [(str(path), r.text, r.confidence) for path, r in zip(kept, readings)]
                 out.write(tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in read))
                 rows.extend(read)
                 bar.update(len(chunk))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ocr.data.images import pad_batch, padded_width, read_image
+from ocr.data.images import image_size, open_image, pad_batch, padded_width, read_image, to_gray, to_model_input
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
 from ocr.text import CTCCodec
@@ -158,6 +158,12 @@ class Recognizer:
 
     ``read`` takes paths, encoded bytes, PIL images or arrays (any mode Pillow knows)
     and returns one ``Reading`` per image, in order.
+
+    ``vertical``: an image at least this many times taller than wide may hold a word
+    written top to bottom (or bottom to top): it is also read turned a quarter each way,
+    and the reading whose letters are the most confident of the three is kept (the
+    upright one on a tie, so that a tall "I" stays an "I"). None: images are read as
+    they are.
     """
 
     def __init__(
@@ -168,11 +174,14 @@ class Recognizer:
         batch_size: int = 256,
         max_width: int = 800,
         decode: dict | None = None,
+        vertical: float | None = 1.0,
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble)."""
+        if vertical is not None and not vertical > 0:
+            raise ValueError(f"vertical must be a ratio of height to width above 0 (or null: off), got {vertical}")
         self.backends = list(backend) if isinstance(backend, (list, tuple)) else [backend]
         self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
-        self.batch_size, self.max_width = batch_size, max_width
+        self.batch_size, self.max_width, self.vertical = batch_size, max_width, vertical
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -287,4 +296,49 @@ class Recognizer:
             images = list(images) if images.dim() == 4 else [images]
         elif isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)):
             images = [images]
-        return self.read_prepared([self.prepare(image) for image in images])
+        readings = self.read_prepared([self.prepare(image) for image in images])
+        return self.read_turned(readings, images)
+
+    def is_tall(self, image) -> bool:
+        """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
+        read turned too."""
+        if self.vertical is None or type(image).__module__.startswith("torch"):
+            return False
+        width, height = image_size(image)
+        return width > 0 and height >= self.vertical * width
+
+    def read_turned(self, readings: list[Reading], images: Sequence) -> list[Reading]:
+        """``readings`` of ``images`` read upright, each tall image (``is_tall``) read
+        again turned a quarter clockwise and anticlockwise; of its three readings, the one
+        whose letters are the most confident is kept (see ``letter_confidence``)."""
+        tall = [i for i, image in enumerate(images) if self.is_tall(image)]
+        if not tall:
+            return readings
+        views = []
+        for i in tall:
+            gray = to_gray(open_image(images[i]))
+            views += [to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)]
+        turned, confidences = self.read_prepared(views), self.letter_confidence(views).reshape(-1, 3)
+        readings = list(readings)
+        for n, i in enumerate(tall):
+            best = int(np.argmax(confidences[n]))  # the first of equals: upright
+            readings[i] = readings[i] if best == 0 else turned[3 * n + best]
+        return readings
+
+    def letter_confidence(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """For prepared images, the mean log-probability of the best class over the frames
+        whose best class is a letter (not the blank) by the first model; -inf where none
+        is. Readings of one image in several orientations compare by it: the usual
+        confidence also counts blank frames, confident in any orientation."""
+        order, scores = np.argsort([im.shape[1] for im in images], kind="stable"), np.full(len(images), -np.inf)
+        for start in range(0, len(order), self.batch_size):
+            chosen = order[start : start + self.batch_size]
+            widths = np.array([images[i].shape[1] for i in chosen])
+            logits = self.backend.logits(pad_batch([images[i] for i in chosen]), widths)
+            log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+            for i, frames, n in zip(chosen, log_probs, output_frames(widths)):
+                best = frames[:n].max(axis=-1)
+                letters = frames[:n].argmax(axis=-1) != 0
+                if letters.any():
+                    scores[i] = best[letters].mean()
+        return scores

@@ -1,5 +1,6 @@
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -112,6 +113,19 @@ def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_lang
     words_file.write_bytes(b"\xff\xfe\n")
     with pytest.raises(ValueError, match="not UTF-8"):
         alphabet_of(words_file)
+
+
+def test_wordfreq_lists_keep_the_main_script_and_the_characters_seen_often():
+    from ocr.data.words import WORDFREQ_RARE, read_words, script_of
+
+    words = read_words("wordfreq:el")
+    assert len(words) > 30_000 and "της" in words and "τησ" not in words  # final sigma restored
+    found_in = Counter(c for word in words for c in set(word))
+    assert {script_of(c) for c in found_in} == {"GREEK"} and min(found_in.values()) >= WORDFREQ_RARE
+    assert "ἀ" not in alphabet_of("wordfreq:el")  # polytonic Greek: too rare to learn
+    assert load_vocabulary("wordfreq:el", alphabet_of("wordfreq:el"))[:2] == sorted(set(words))[:2]
+    with pytest.raises(FileNotFoundError, match=r"wordfreq has no word list 'xx' \(it has .*el"):
+        read_words("wordfreq:xx")
 
 
 def test_train_and_test_words_are_disjoint():

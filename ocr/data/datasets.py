@@ -72,6 +72,10 @@ class LabelledImages(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def source(self, i: int) -> str:
+        """Where image ``i`` is read from (a path)."""
+        return self.paths[i]
+
     def __getitem__(self, i: int) -> Item:
         return read_item(i, self.paths[i], self.labels[i], self.imgH, self.max_width, self.paths[i])
 
@@ -128,6 +132,13 @@ class Subset(Dataset):
     def names(self) -> list[str]:
         names = self.dataset.names
         return [names[i] for i in self.indices]
+
+    @property
+    def source(self):
+        """The dataset's ``source`` by this subset's indices (an AttributeError where the
+        dataset has none: rendered images)."""
+        inner = self.dataset.source
+        return lambda i: inner(int(self.indices[i]))
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -74,17 +74,27 @@ def model_width(width: int, height: int, imgH: int, max_width: int) -> int:
     return min(max(1, round(width * imgH / max(height, 1))), max_width)
 
 
-def header_width(source: str | Path | bytes | None, imgH: int, max_width: int) -> int:
-    """``model_width`` from the image's header alone (0 if it cannot be read: the image
-    is reported when it is read)."""
+def image_size(source: str | Path | bytes | Image.Image | np.ndarray) -> tuple[int, int]:
+    """An image's (width, height) as it will be read (EXIF orientation applied), from a
+    file's header alone; (0, 0) if it cannot be read (the image is reported when it is)."""
+    if isinstance(source, Image.Image):
+        return source.size
+    if isinstance(source, np.ndarray):
+        return (source.shape[1], source.shape[0]) if source.ndim in (2, 3) else (0, 0)
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             w, h = image.size
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF rotations by 90 degrees
                 w, h = h, w
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return 0
-    return model_width(w, h, imgH, max_width)
+        return 0, 0
+    return w, h
+
+
+def header_width(source: str | Path | bytes | None, imgH: int, max_width: int) -> int:
+    """``model_width`` from the image's header alone (0 if it cannot be read)."""
+    w, h = image_size(source)
+    return model_width(w, h, imgH, max_width) if w and h else 0
 
 
 def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:

@@ -65,7 +65,8 @@ class LmdbImages(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> Item:
+    def source(self, i: int) -> bytes | None:
+        """Image ``i``'s encoded bytes (None where none is stored)."""
         if self._pid != os.getpid():
             if self._env is not None:
                 # Inherited through a fork: py-lmdb would refuse a second handle on the same
@@ -73,10 +74,11 @@ class LmdbImages(Dataset):
                 # copy (read-only, no lock file) leaves the parent's untouched.
                 self._env.close()
             self._env, self._pid = _open(self.root), os.getpid()
-        key = self.keys[i]
         with self._env.begin() as txn:
-            data = txn.get(f"image-{key:09d}".encode())
-        name = f"{self.name}/image-{key:09d}"
+            return txn.get(f"image-{self.keys[i]:09d}".encode())
+
+    def __getitem__(self, i: int) -> Item:
+        data, name = self.source(i), f"{self.name}/image-{self.keys[i]:09d}"
         if data is None:
             log.warning("unreadable: %s: no image stored", name)
             return i, None, self.labels[i]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 from ocr.data.trdg_compat import trdg_folder
@@ -13,9 +15,17 @@ from ocr.data.trdg_compat import trdg_folder
 log = logging.getLogger(__name__)
 
 
+# How many of a language's most frequent words ``wordfreq:<lang>`` takes, and in how
+# few of them a character may occur before its words are left out (a class seen in a
+# handful of words cannot be learnt: Greek's polytonic letters, Devanagari's digits).
+WORDFREQ_WORDS = 100_000
+WORDFREQ_RARE = 10
+
+
 def words_path(words_file: str | Path | None) -> Path:
     """The word list a ``data.words_file`` names: a path, ``trdg:<lang>`` for one of the
-    66 word lists trdg ships (``trdg:ru``, ``trdg:ar``, ...), or None for trdg's English."""
+    66 word lists trdg ships (``trdg:ru``, ``trdg:ar``, ...), or None for trdg's English.
+    (``wordfreq:<lang>`` names no file: see ``wordfreq_words``.)"""
     if not words_file:
         return trdg_folder("dicts") / "en.txt"
     if str(words_file).startswith("trdg:"):
@@ -28,9 +38,41 @@ def words_path(words_file: str | Path | None) -> Path:
     return Path(words_file)
 
 
+def script_of(character: str) -> str:
+    """The first word of a character's Unicode name: its script for letters and marks
+    (``GREEK``, ``CYRILLIC``, ``DEVANAGARI``, ``LATIN``, ...)."""
+    return unicodedata.name(character, "?").split()[0]
+
+
+def wordfreq_words(language: str) -> list[str]:
+    """The ``WORDFREQ_WORDS`` most frequent words of ``language`` in the ``wordfreq``
+    package (word lists of ~40 languages, Greek and Hindi among them), written in the
+    language's main script only (the lists also hold Latin words, numbers and symbols),
+    without words holding a character found in fewer than ``WORDFREQ_RARE`` words.
+    wordfreq folds Greek's final sigma to σ; it is restored at the end of a word."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise ImportError("data.words_file=wordfreq:... needs the wordfreq package: pip install wordfreq") from None
+    if language not in wordfreq.available_languages():
+        known = ", ".join(sorted(wordfreq.available_languages()))
+        raise FileNotFoundError(f"data.words_file: wordfreq has no word list {language!r} (it has {known})")
+    words = wordfreq.top_n_list(language, WORDFREQ_WORDS)
+    main = Counter(script_of(c) for word in words for c in word).most_common(1)[0][0]
+    words = [word for word in words if all(script_of(c) == main for c in word)]
+    found_in = Counter(c for word in words for c in set(word))
+    words = [word for word in words if all(found_in[c] >= WORDFREQ_RARE for c in word)]
+    if language == "el":
+        words = [word[:-1] + "ς" if word.endswith("σ") else word for word in words]
+    return words
+
+
 def read_words(words_file: str | Path | None) -> list[str]:
-    """The lines of a word list; lines that are not UTF-8 are left out and named in a
-    warning (trdg's Hindi list has one), a file with no UTF-8 line is refused."""
+    """The lines of a word list (or ``wordfreq_words`` for ``wordfreq:<lang>``); lines
+    that are not UTF-8 are left out and named in a warning (trdg's Hindi list has one), a
+    file with no UTF-8 line is refused."""
+    if str(words_file).startswith("wordfreq:"):
+        return wordfreq_words(str(words_file)[len("wordfreq:") :])
     path = words_path(words_file)
     try:
         data = path.read_bytes()
@@ -66,7 +108,7 @@ def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: in
 
     Words with other characters are left out and counted, never altered.
     """
-    path = words_path(words_file)
+    path = words_file if str(words_file).startswith("wordfreq:") else words_path(words_file)
     lines = read_words(words_file)
     allowed = set(alphabet)
     words = {w.strip() for w in lines} - {""}
