@@ -304,6 +304,28 @@ def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
     assert manifest["count"] == 100
 
 
+def test_streamed_training_images_are_the_stored_ones_without_the_store(train_cfg, tmp_path):
+    """``data.stream``: the loader renders the training images, pixel for pixel those the
+    store would hold; only the test set is rendered before training."""
+    from hydra.utils import instantiate
+
+    overrides = ("data.count=60", "data.test_count=10", "data.style.renderer=pillow", "data.num_workers=2")
+    stored = instantiate(train_cfg(*overrides, f"data.cache_dir={tmp_path / 'stored'}").data)
+    streamed = instantiate(train_cfg(*overrides, "data.stream=true", f"data.cache_dir={tmp_path / 'streamed'}").data)
+    for dm in (stored, streamed):
+        dm.prepare_data()
+        dm.setup("fit")
+    assert store.is_complete(streamed.sets.folder("test")) and not streamed.sets.folder("train").exists()
+    assert list(streamed.train_set.indices) == list(stored.train_set.indices)
+    for i in range(len(stored.train_set)):
+        (_, image, label), (_, drawn, drawn_label) = stored.train_set[i], streamed.train_set[i]
+        assert drawn_label == label and np.array_equal(drawn, image)
+    batches = list(streamed.loader(streamed.train_set, train=True, sharded=False))  # rendered in 2 workers
+    labels = sorted(label for b in batches for label in b["labels"])
+    assert len(labels) > len(streamed.train_set) - streamed.batch_size and not any(b["unreadable"] for b in batches)
+    assert set(labels) <= set(stored.train_set.labels)
+
+
 def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_path, monkeypatch):
     from hydra.utils import instantiate
 

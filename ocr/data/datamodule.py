@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
-from ocr.data.datasets import ConcatImages, LabelledImages, Mixture, StoreDataset, Subset
+from ocr.data.datasets import ConcatImages, LabelledImages, Mixture, RenderedWords, StoreDataset, Subset
 from ocr.data.labels import read_labels, screen
 from ocr.data.lmdb_store import LmdbImages
 from ocr.data.store import ImageStore
@@ -135,9 +135,16 @@ class SynthDataModule(OCRDataModule):
         """Render the sets not in the cache yet (evaluation asks for ``("test",)`` only)."""
         self.sets.render(splits)
 
+    def rendered_words(self) -> Dataset:
+        """The training words' images: their store, or rendered as the loader asks
+        (``stream``)."""
+        if self.sets.stream:
+            return RenderedWords(self.sets.jobs()["train"], name="synth")
+        return StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
+
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            rendered = StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
+            rendered = self.rendered_words()
             train_idx, val_idx = self.split(len(rendered))
             self.train_set, self.val_set = Subset(rendered, train_idx), Subset(rendered, val_idx)
             log.info("data: %d train, %d validation images (%s)", len(train_idx), len(val_idx), self.sets.cache_dir)
@@ -242,7 +249,7 @@ class MixDataModule(SynthDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            rendered = StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
+            rendered = self.rendered_words()
             real, held = [], {}
             for root in self.real_roots:
                 images = read_folder(root, self, "gt", self.gt_file, self.unknown_chars, test=False)

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from ocr.data.batching import Item
 from ocr.data.images import ImageError, header_width, pad_to_width, read_image
+from ocr.data.render import RenderJob, render_word
 from ocr.data.store import ImageStore
 from ocr.geometry import label_width
 
@@ -34,6 +35,28 @@ class StoreDataset(Dataset):
 
     def __getitem__(self, i: int) -> Item:
         return i, self.store.image(i), self.labels[i]
+
+
+class RenderedWords(Dataset):
+    """The images of a ``RenderJob`` rendered when asked for (``data.stream``), in the data
+    loader's workers: the pixels of the store the job would render, without the store.
+    Widths for batching are estimated from the words' lengths (images are not known
+    before they are drawn): batches hold words of similar length."""
+
+    def __init__(self, job: RenderJob, name: str = "synth"):
+        self.job, self.name = job, name
+        self.labels = list(job.words)
+        self.widths = np.array([label_width(word) for word in self.labels], dtype=np.int64)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.name}/{i}" for i in range(len(self))]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> Item:
+        return i, render_word(self.job, i), self.labels[i]
 
 
 def item_width(header: int, label: str) -> int:

@@ -26,7 +26,9 @@ class SynthSets:
     """``count`` images of training words (split later into train/validation) and
     ``test_count`` images of held-out words, as ``RenderJob``s and their cache folders
     (``cache_dir/synth-<split>-<key>``): a second run with the same settings renders
-    nothing."""
+    nothing. ``stream``: the training images are not rendered here but by the data
+    loader, as training asks for them (``ocr.data.datasets.RenderedWords``): training
+    starts at once whatever ``count``, and nothing of them is stored."""
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class SynthSets:
         case: dict[str, float] | None = None,
         word_lengths: list[float] | None = None,
         render_workers: int = 0,
+        stream: bool = False,
     ):
         check_number("data.count", count, int, minimum=2)
         check_number("data.test_count", test_count, int, minimum=1)
@@ -58,7 +61,7 @@ class SynthSets:
         self.fonts = fonts
         self.style = Style(**(style or {}))
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
-        self.render_workers = render_workers
+        self.render_workers, self.stream = render_workers, bool(stream)
         self._jobs: dict[str, RenderJob] | None = None
         self.rendering: threading.Thread | None = None
 
@@ -93,16 +96,22 @@ class SynthSets:
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"
 
+    def stored(self, splits: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``splits`` rendered into stores (not the training set when streamed)."""
+        return tuple(split for split in splits if not (self.stream and split == "train"))
+
     def _sets(self, splits: tuple[str, ...]) -> list[tuple[RenderJob, Path]]:
-        return [(self.jobs()[split], self.folder(split)) for split in splits]
+        return [(self.jobs()[split], self.folder(split)) for split in self.stored(splits)]
 
     def render(self, splits: tuple[str, ...] = SPLITS) -> int:
-        """Render the sets not in the cache yet, together; returns how many images were rendered."""
-        return render_stores(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
+        """Render the stored sets not in the cache yet, together; returns how many images
+        were rendered."""
+        return render_stores(self._sets(splits), self.render_workers, desc=f"render {'+'.join(self.stored(splits))}")
 
     def render_in_background(self, splits: tuple[str, ...] = SPLITS) -> threading.Thread:
         """Start rendering in a thread, also kept as ``rendering``; ``render`` waits for it."""
-        self.rendering = start_rendering(self._sets(splits), self.render_workers, desc=f"render {'+'.join(splits)}")
+        desc = f"render {'+'.join(self.stored(splits))}"
+        self.rendering = start_rendering(self._sets(splits), self.render_workers, desc=desc)
         return self.rendering
 
 
