@@ -5,15 +5,27 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TRDG := trdg==1.8.0
 
-.PHONY: train test install clean-venv
+# Google Fonts families (SIL OFL) from the npm registry that experiments name (hindi,
+# chinese): 28 MB.
+FONT_FAMILIES := noto-sans-devanagari hind mukta poppins tiro-devanagari-hindi kalam \
+	zcool-xiaowei zcool-kuaile ma-shan-zheng zcool-qingke-huangyou
+FONTS := data/fonts/.fetched
+
+.PHONY: train test install fonts clean-venv
 
 train: $(STAMP)
 	$(BIN)/python train.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(FONTS)
 	$(BIN)/python -m pytest $(ARGS)
 
-install: $(STAMP)
+install: $(STAMP) $(FONTS)
+
+fonts: $(FONTS)
+
+$(FONTS): $(STAMP)
+	$(BIN)/python -m ocr.data.fetch_fonts $(FONT_FAMILIES) --into data/fonts
+	touch $(FONTS)
 
 # Re-run when the package's requirements change. trdg goes in with --no-deps: its
 # pinned arabic-reshaper release is yanked and rejected by pip >= 24.1, and its

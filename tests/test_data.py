@@ -1,3 +1,4 @@
+import codecs
 import json
 import shutil
 from collections import Counter
@@ -110,6 +111,8 @@ def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_lang
     assert cfg.model.alphabet == "7ДМОдкмот"
     words_file.write_bytes("дом\n".encode() + b"\xe0\xa4\n" + "кот\n".encode())  # a cut UTF-8 sequence
     assert alphabet_of(words_file) == "дкмот"  # the bad line is left out (and named in a warning)
+    words_file.write_bytes(codecs.BOM_UTF8 + "дом\n".encode())
+    assert alphabet_of(words_file) == "дмо"  # a byte order mark is not a character
     words_file.write_bytes(b"\xff\xfe\n")
     with pytest.raises(ValueError, match="not UTF-8"):
         alphabet_of(words_file)
@@ -126,6 +129,26 @@ def test_wordfreq_lists_keep_the_main_script_and_the_characters_seen_often():
     assert load_vocabulary("wordfreq:el", alphabet_of("wordfreq:el"))[:2] == sorted(set(words))[:2]
     with pytest.raises(FileNotFoundError, match=r"wordfreq has no word list 'xx' \(it has .*el"):
         read_words("wordfreq:xx")
+
+
+def test_lines_join_drawn_words_within_their_length_and_need_the_space(train_cfg):
+    from hydra.utils import instantiate
+
+    from ocr.data.words import join_lines
+
+    texts = [f"w{i:03d}" for i in range(400)]  # 4 characters each
+    lines = join_lines(texts, 50, 3, (2, 6), 14)
+    assert len(lines) == 50 and all(1 <= len(line.split(" ")) <= 3 and len(line) <= 14 for line in lines)
+    assert " ".join(lines).split(" ") == sorted(" ".join(lines).split(" "))  # in order, none twice
+    cfg = train_cfg("experiment=english_lines", "data.count=30", "data.test_count=5")
+    sets = instantiate(cfg.data).sets
+    train_lines, test_lines = sets.jobs()["train"].words, sets.jobs()["test"].words
+    assert max(len(line.split(" ")) for line in train_lines) > 3 and max(map(len, train_lines)) <= 100
+    train_words = {w for line in train_lines for w in line.split(" ")}
+    test_words = {w for line in test_lines for w in line.split(" ")}
+    assert not {w for w in test_words if w.isalpha()} & {w for w in train_words if w.isalpha()}
+    with pytest.raises(ValueError, match="must hold the space"):
+        instantiate(train_cfg("charset=alnum", "data.line_words=[1,3]", "data.count=30").data).sets.jobs()
 
 
 def test_train_and_test_words_are_disjoint():

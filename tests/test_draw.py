@@ -21,6 +21,8 @@ from ocr.text import visual_order
 
 ROBOTO = str(trdg_fonts_dir() / "Roboto-Regular.ttf")
 DEJAVU = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
+# Fetched from the npm registry by `make test` (`make fonts`).
+DEVANAGARI = Path(__file__).parents[1] / "data/fonts/noto-sans-devanagari/NotoSansDevanagari_400Regular.ttf"
 
 
 def ink(coverage: np.ndarray) -> np.ndarray:
@@ -133,6 +135,25 @@ def test_the_shipped_model_reads_pillow_renders_as_it_reads_trdgs():
         scores[renderer] = np.mean([r.text == w for r, w in zip(readings, words)])
     assert scores["layered"] > 0.75 and scores["pillow"] > 0.75
     assert abs(scores["layered"] - scores["pillow"]) <= 0.08, scores
+
+
+@pytest.mark.skipif(draw.LAYOUT != ImageFont.Layout.RAQM, reason="Pillow without libraqm cannot shape")
+def test_devanagari_forms_conjuncts_and_draws_the_i_sign_before_its_consonant():
+    """Against the unshaped drawing (Pillow's basic layout: one glyph per character, in
+    logical order): क्ष is one conjunct glyph, not क, a virama and ष side by side; the
+    vowel sign ि, typed after क, is drawn on its left."""
+    assert DEVANAGARI.is_file(), f"{DEVANAGARI} is missing: run `make fonts`"
+    shaped = draw.load_font(str(DEVANAGARI), 40)
+    unshaped = ImageFont.truetype(str(DEVANAGARI), 40, layout_engine=ImageFont.Layout.BASIC)
+    assert draw.draw_text("क्ष", shaped).shape[1] < 0.7 * draw.draw_text("क्ष", unshaped).shape[1]
+
+    def left_of_ink(coverage: np.ndarray, columns: int = 12) -> np.ndarray:
+        first = np.nonzero(coverage.max(axis=0) > 0.3)[0][0]
+        return coverage[:, first : first + columns]
+
+    ka = left_of_ink(draw.draw_text("क", shaped))
+    assert np.abs(left_of_ink(draw.draw_text("कि", unshaped)) - ka).mean() < 0.01  # unshaped: क comes first
+    assert np.abs(left_of_ink(draw.draw_text("कि", shaped)) - ka).mean() > 0.1  # shaped: ि does
 
 
 @pytest.mark.skipif(draw.LAYOUT != ImageFont.Layout.RAQM, reason="Pillow without libraqm cannot order right to left")

@@ -122,12 +122,15 @@ def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ..
 
 
 def font_folder(name: str) -> Path | None:
-    """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), a folder
-    path, or an installed Python package that ships fonts (``font_source_serif_pro`` and
-    the other ``font_*`` packages keep them in ``files/``; ``reportlab``, ``matplotlib``,
-    ``rendercv_fonts``: anywhere in the package); None for anything else."""
+    """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), ``trdg:cn``
+    or ``trdg:ja`` (its Chinese and Japanese font), a folder path, or an installed Python
+    package that ships fonts (``font_source_serif_pro`` and the other ``font_*`` packages
+    keep them in ``files/``; ``reportlab``, ``matplotlib``, ``rendercv_fonts``: anywhere in
+    the package); None for anything else."""
     if name == "trdg":
         return trdg_fonts_dir()
+    if name in ("trdg:cn", "trdg:ja"):
+        return trdg_folder("fonts", name[len("trdg:") :])
     if Path(name).is_dir():
         return Path(name)
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
@@ -156,7 +159,9 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
         if not path.exists():
             raise FileNotFoundError(
                 f"font {name!r} not found (give a .ttf/.otf/.pfb file, a trdg font name, a folder, "
-                "or an installed package that carries fonts, such as font_source_serif_pro or reportlab)"
+                "or an installed package that carries fonts, such as font_source_serif_pro or reportlab; "
+                "Google Fonts families are fetched with `make fonts` or "
+                "`python -m ocr.data.fetch_fonts FAMILY`, into data/fonts/FAMILY)"
             )
         problems = font_problems(path, alphabet)
         if problems:

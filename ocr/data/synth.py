@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
-from ocr.data.words import draw_words, load_vocabulary, mixed_texts, split_vocabulary
+from ocr.data.words import draw_words, join_lines, load_vocabulary, mixed_texts, split_vocabulary
 from ocr.options import check_number
 from ocr.text import check_alphabet
 
@@ -48,11 +48,14 @@ class SynthSets:
         word_lengths: list[float] | None = None,
         render_workers: int = 0,
         stream: bool = False,
+        line_words: tuple[int, int] = (1, 1),
+        max_line_length: int = 100,
     ):
         check_number("data.count", count, int, minimum=2)
         check_number("data.test_count", test_count, int, minimum=1)
         check_number("data.max_word_length", max_word_length, int, minimum=1)
         check_number("data.render_workers", render_workers, int, minimum=0)
+        check_number("data.max_line_length", max_line_length, int, minimum=1)
         self.alphabet = check_alphabet(alphabet)
         self.cache_dir = Path(cache_dir)
         self.imgH, self.max_width, self.seed = imgH, max_width, seed
@@ -62,6 +65,7 @@ class SynthSets:
         self.style = Style(**(style or {}))
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
         self.render_workers, self.stream = render_workers, bool(stream)
+        self.line_words, self.max_line_length = tuple(line_words), max_line_length
         self._jobs: dict[str, RenderJob] | None = None
         self.rendering: threading.Thread | None = None
 
@@ -87,11 +91,19 @@ class SynthSets:
         return self._jobs
 
     def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
-        """The texts of ``count`` images: words as they are (the blog post), or a ``texts`` mix."""
+        """The texts of ``count`` images: words as they are (the blog post), or a ``texts``
+        mix; with ``line_words`` above one, lines of them joined by spaces."""
+        lines = self.line_words != (1, 1)
+        n = count * self.line_words[1] if lines else count
         if not self.texts:
-            return tuple(draw_words(words, count, seed, self.word_lengths))
-        case = self.case or {"as_is": 1.0}
-        return tuple(mixed_texts(words, count, seed, self.texts, case, self.alphabet, self.word_lengths))
+            texts = draw_words(words, n, seed, self.word_lengths)
+        else:
+            texts = mixed_texts(words, n, seed, self.texts, self.case or {"as_is": 1.0}, self.alphabet, self.word_lengths)
+        if lines:
+            if " " not in self.alphabet:
+                raise ValueError("data.line_words joins words by spaces: model.alphabet must hold the space")
+            texts = join_lines(texts, count, seed, self.line_words, self.max_line_length)
+        return tuple(texts)
 
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"

@@ -3,6 +3,7 @@ into training and test words that never meet, and draw the words of each image."
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import logging
 import random
@@ -75,7 +76,7 @@ def read_words(words_file: str | Path | None) -> list[str]:
         return wordfreq_words(str(words_file)[len("wordfreq:") :])
     path = words_path(words_file)
     try:
-        data = path.read_bytes()
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)  # trdg's Chinese list starts with one
     except FileNotFoundError:
         raise FileNotFoundError(f"data.words_file: no such file {path}") from None
     try:
@@ -241,3 +242,20 @@ def mixed_texts(
         if set(text) <= allowed:
             texts.append(text)
     return texts
+
+
+def join_lines(texts: list[str], count: int, seed: int, words: tuple[int, int], max_length: int) -> list[str]:
+    """``count`` lines of ``texts`` taken in order, each of a number of them drawn from
+    ``words`` (min, max) joined by spaces, and cut back to whole texts within
+    ``max_length`` characters (one text at least). ``texts`` must hold ``count * max``."""
+    low, high = words
+    if not 1 <= low <= high:
+        raise ValueError(f"data.line_words must be [min, max] with 1 <= min <= max, got {list(words)}")
+    rng, lines, taken = random.Random(seed), [], 0
+    for _ in range(count):
+        parts = texts[taken : taken + rng.randint(low, high)]
+        taken += len(parts)
+        while len(parts) > 1 and len(" ".join(parts)) > max_length:
+            parts.pop()
+        lines.append(" ".join(parts))
+    return lines
