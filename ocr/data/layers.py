@@ -40,7 +40,10 @@ def photo_files(folders: tuple[str, ...]) -> tuple[Path, ...]:
     files = []
     for folder in folders:
         if not Path(folder).expanduser().is_dir():
-            raise FileNotFoundError(f"data.style.photos: {folder} is not a folder")
+            raise FileNotFoundError(
+                f"data.style.photos: {folder} is not a folder (`make photos` fetches photographs "
+                "that may be trained on into data/photos/debian)"
+            )
         found = sorted(p for p in Path(folder).expanduser().rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
         if not found:
             raise FileNotFoundError(f"data.style.photos: no images ({', '.join(PHOTO_SUFFIXES)}) in {folder}")
