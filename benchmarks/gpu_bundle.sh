@@ -7,6 +7,7 @@
 #   .gpu/site  trdg without its other scripts' fonts (code, fonts/latin, dicts/en.txt, images)
 #   .gpu/fonts the fonts experiment=english takes from other packages, a folder each
 #   .gpu/real  copies of the real word sets
+#   .gpu/photos the Debian wallpapers of experiment=english_photo (`make photos` first; 15 MB)
 # Usage: benchmarks/gpu_bundle.sh REAL_DATA_DIR   (run from the repository root, in .venv)
 # Then, on the GPU machine, in a copy of the repository with .gpu beside it:
 #   mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 "$@"\n' > /tmp/bin/python && chmod +x /tmp/bin/python
@@ -18,6 +19,7 @@ set -eu
 REAL=$1
 PY=${PYTHON:-.venv/bin/python}
 rm -rf .gpu && mkdir -p .gpu/whl .gpu/site .gpu/fonts .gpu/real
+cp -r data/photos/debian .gpu/photos
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 
 "$PY" -m pip download -q --no-deps -d .gpu/whl "hydra-core==$(version hydra-core)" "omegaconf==$(version omegaconf)"

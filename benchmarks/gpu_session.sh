@@ -5,7 +5,8 @@
 #      import reads gigabytes of libraries from disk, which no later run pays);
 #   2. benchmarks/profile_steps.py on the blog post's steps and on inference, then
 #      benchmarks/throughput.py with the GPU variants;
-#   3. the English recipe with the full CRNN, trained for what is left of the budget (its
+#   3. the English recipe on photos (experiment=english_photo, the Debian wallpapers of
+#      .gpu/photos: a model that may be shared) with the full CRNN, trained for what is left of the budget (its
 #      epochs sized from the throughput measured in 2), scored on the real word sets, and
 #      exported as float16 (split in two parts: one file may carry 16 MiB at most).
 # Usage: benchmarks/gpu_session.sh OUT_DIR REAL_DATA_DIR [ENGLISH_IMAGES] [BUDGET_S]  (IMAGES 0: no 3)
@@ -87,7 +88,8 @@ EOF
     fonts=$(python -c "import os; from omegaconf import OmegaConf
 f = lambda n: os.path.abspath(f'.gpu/fonts/{n}')
 print(','.join(f(n) if os.path.isdir(f(n)) else n for n in OmegaConf.load('conf/experiment/english.yaml').data.fonts))")
-    stage english $(( $(left) - 40 )) python train.py experiment=english trainer=gpu data.count=$IMAGES data.test_count=1000 \
+    stage english $(( $(left) - 40 )) python train.py experiment=english_photo "data.style.photos=[$PWD/.gpu/photos]" \
+        trainer=gpu data.count=$IMAGES data.test_count=1000 \
         data.batch_size=512 model.lr=4e-3 data.val_fraction=0.02 trainer.max_epochs=$epochs trainer.max_time=$(printf '00:00:%02d:%02d' $(( train_s / 60 )) $(( train_s % 60 ))) \
         "data.fonts=[$fonts]" callbacks.progress_bar.refresh_rate=200 paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
     keep $RUNS/english/test_metrics.json
