@@ -317,7 +317,9 @@ class Recognizer:
         views = []
         for i in tall:
             gray = to_gray(open_image(images[i]))
-            views += [to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)]
+            views += [
+                to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)
+            ]
         turned, confidences = self.read_prepared(views), self.letter_confidence(views).reshape(-1, 3)
         readings = list(readings)
         for n, i in enumerate(tall):

@@ -22,7 +22,10 @@ def fake_registry(root, family: str, files: dict[str, bytes]) -> str:
             tar.addfile(info, io.BytesIO(data))
     tarball = root / f"{family}-1.0.0.tgz"
     tarball.write_bytes(archive.getvalue())
-    meta = {"dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {"license": "OFL-1.1", "dist": {"tarball": tarball.as_uri()}}}}
+    meta = {
+        "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"license": "OFL-1.1", "dist": {"tarball": tarball.as_uri()}}},
+    }
     (root / "@expo-google-fonts").mkdir(exist_ok=True)
     (root / "@expo-google-fonts" / family).write_text(json.dumps(meta))
     return root.as_uri()
@@ -30,7 +33,9 @@ def fake_registry(root, family: str, files: dict[str, bytes]) -> str:
 
 def test_a_family_is_fetched_flat_with_its_source_once(tmp_path):
     registry = fake_registry(
-        tmp_path, "sample", {"package/Sample_400.ttf": b"regular", "package/../../Evil_700.ttf": b"bold", "package/README.md": b"x"}
+        tmp_path,
+        "sample",
+        {"package/Sample_400.ttf": b"regular", "package/../../Evil_700.ttf": b"bold", "package/README.md": b"x"},
     )
     into = tmp_path / "fonts"
     folder = fetch_family("sample", into, registry)
@@ -84,14 +89,20 @@ def test_wallpapers_come_one_size_each_with_the_package_licence(tmp_path):
             "./usr/share/doc/fake-wallpapers/copyright": b"License: GPL-2+\n",
         }
     )
-    (tmp_path / "pool").mkdir()
-    (tmp_path / "pool" / "fake.deb").write_bytes(deb)
-    fetch_photos.PACKAGES["fake-wallpapers"] = "pool/fake.deb"
+    pool = tmp_path / "pool/main/f/fake-wallpapers"
+    pool.mkdir(parents=True)
+    (pool / "fake-wallpapers_1.0-1_all.deb").write_bytes(deb)
+    fetch_photos.PACKAGES["fake-wallpapers"] = "1.0-1"
     try:
         folder = fetch_photos.fetch_package("fake-wallpapers", tmp_path / "photos", tmp_path.as_uri())
     finally:
         del fetch_photos.PACKAGES["fake-wallpapers"]
-    assert sorted(p.name for p in folder.iterdir()) == ["Kite.jpg", "abstract-Elephants.jpg", "copyright", "nature-Dune.jpg"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "Kite.jpg",
+        "abstract-Elephants.jpg",
+        "copyright",
+        "nature-Dune.jpg",
+    ]
     assert (folder / "copyright").read_text() == "License: GPL-2+\n"
     with Image.open(folder / "Kite.jpg") as kite, Image.open(folder / "abstract-Elephants.jpg") as elephants:
         assert kite.size == (1820, 1024) and min(elephants.size) == 1024  # the largest size, shrunk

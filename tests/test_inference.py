@@ -524,7 +524,11 @@ def test_words_written_down_the_image_are_read_turned(tmp_path):
         Image.fromarray(image).save(root / f"{i}.png")
     (root / "gt.txt").write_text("".join(f"{i}.png\t{w}\n" for i, w in enumerate(words)))
     for vertical, low, high in (("1.0", on_turned - 0.05, 1.0), ("null", 0.0, 0.1)):
-        cfg = compose_config("evaluate", ["data=folder", f"data.root={root}", "num_workers=0", f"vertical={vertical}"], tmp_path / vertical)
+        cfg = compose_config(
+            "evaluate",
+            ["data=folder", f"data.root={root}", "num_workers=0", f"vertical={vertical}"],
+            tmp_path / vertical,
+        )
         assert low <= evaluate(cfg)["turned"]["word_accuracy"] <= high
     cfg = compose_config("predict", [f"inputs={root}", f"output={tmp_path / 'read.tsv'}"], tmp_path / "predict")
     read = {Path(name).name: text for name, text, _ in predict(cfg)}

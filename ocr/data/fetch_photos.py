@@ -24,12 +24,8 @@ from pathlib import Path
 from PIL import Image
 
 MIRROR = "https://deb.debian.org/debian"
-# Debian 12's packages, pinned: the same photos for everyone.
-PACKAGES = {
-    "plasma-workspace-wallpapers": "pool/main/p/plasma-workspace-wallpapers/plasma-workspace-wallpapers_5.27.5-2_all.deb",
-    "mate-backgrounds": "pool/main/m/mate-backgrounds/mate-backgrounds_1.26.0-1_all.deb",
-    "gnome-backgrounds": "pool/main/g/gnome-backgrounds/gnome-backgrounds_43.1-1_all.deb",
-}
+# Debian 12's packages and versions, pinned: the same photos for everyone.
+PACKAGES = {"plasma-workspace-wallpapers": "5.27.5-2", "mate-backgrounds": "1.26.0-1", "gnome-backgrounds": "43.1-1"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SIDE = 1024
 SIZE_SUFFIX = re.compile(r"_\d+x\d+$")
@@ -55,7 +51,12 @@ def wallpapers(archive: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
     chosen: dict[str, tarfile.TarInfo] = {}
     for member in archive.getmembers():
         path = Path(member.name)
-        if not member.isfile() or path.suffix.lower() not in IMAGE_SUFFIXES or "/doc/" in member.name or "screenshot" in path.stem:
+        if (
+            not member.isfile()
+            or path.suffix.lower() not in IMAGE_SUFFIXES
+            or "/doc/" in member.name
+            or "screenshot" in path.stem
+        ):
             continue
         if re.fullmatch(r"\d+x\d+", path.stem):  # plasma: <name>/contents/images/1920x1080.jpg
             key = str(path.parent.parent.parent.name)
@@ -71,7 +72,8 @@ def fetch_package(package: str, into: Path, mirror: str = MIRROR) -> Path:
     target = into / package
     if (target / "copyright").is_file():
         return target
-    with urllib.request.urlopen(f"{mirror}/{PACKAGES[package]}", timeout=600) as response:
+    deb = f"pool/main/{package[0]}/{package}/{package}_{PACKAGES[package]}_all.deb"
+    with urllib.request.urlopen(f"{mirror}/{deb}", timeout=600) as response:
         archive = deb_data(response.read())
     partial = into / f".{package}.partial"
     partial.mkdir(parents=True, exist_ok=True)
@@ -80,9 +82,7 @@ def fetch_package(package: str, into: Path, mirror: str = MIRROR) -> Path:
             image = image.convert("RGB")
             image.thumbnail((SIDE * image.width // min(image.size), SIDE * image.height // min(image.size)))
             image.save(partial / f"{key}.jpg", quality=90)
-    licence = next(
-        (m for m in archive.getmembers() if m.name.endswith(f"/doc/{package}/copyright")), None
-    )
+    licence = next((m for m in archive.getmembers() if m.name.endswith(f"/doc/{package}/copyright")), None)
     if licence is None:
         raise ValueError(f"{package}: no copyright file in the package")
     (partial / "copyright").write_bytes(archive.extractfile(licence).read())

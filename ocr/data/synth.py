@@ -98,7 +98,9 @@ class SynthSets:
         if not self.texts:
             texts = draw_words(words, n, seed, self.word_lengths)
         else:
-            texts = mixed_texts(words, n, seed, self.texts, self.case or {"as_is": 1.0}, self.alphabet, self.word_lengths)
+            texts = mixed_texts(
+                words, n, seed, self.texts, self.case or {"as_is": 1.0}, self.alphabet, self.word_lengths
+            )
         if lines:
             if " " not in self.alphabet:
                 raise ValueError("data.line_words joins words by spaces: model.alphabet must hold the space")
