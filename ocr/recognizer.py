@@ -314,17 +314,18 @@ class Recognizer:
         tall = [i for i, image in enumerate(images) if self.is_tall(image)]
         if not tall:
             return readings
-        views = []
+        views = []  # of each tall image: upright, clockwise, anticlockwise
         for i in tall:
             gray = to_gray(open_image(images[i]))
             views += [
                 to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)
             ]
-        turned, confidences = self.read_prepared(views), self.letter_confidence(views).reshape(-1, 3)
+        confidences = self.letter_confidence(views).reshape(-1, 3)
+        turned = self.read_prepared([view for n, view in enumerate(views) if n % 3])  # upright is read
         readings = list(readings)
         for n, i in enumerate(tall):
             best = int(np.argmax(confidences[n]))  # the first of equals: upright
-            readings[i] = readings[i] if best == 0 else turned[3 * n + best]
+            readings[i] = readings[i] if best == 0 else turned[2 * n + best - 1]
         return readings
 
     def letter_confidence(self, images: Sequence[np.ndarray]) -> np.ndarray:
