@@ -26,10 +26,10 @@ fonts: $(FONTS)
 # Wallpapers of three Debian packages (GPL-2+, CC BY-SA) for experiment=english_photo: 15 MB
 # kept of 170 MB fetched.
 photos: $(STAMP)
-	$(BIN)/python -m ocr.data.fetch_photos --into data/photos/debian
+	$(BIN)/python -m ocr.data.fetch photos --into data/photos/debian
 
 $(FONTS): $(STAMP)
-	$(BIN)/python -m ocr.data.fetch_fonts $(FONT_FAMILIES) --into data/fonts
+	$(BIN)/python -m ocr.data.fetch fonts $(FONT_FAMILIES) --into data/fonts
 	touch $(FONTS)
 
 # Re-run when the package's requirements change. trdg goes in with --no-deps: its

@@ -320,12 +320,11 @@ class Recognizer:
             views += [
                 to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)
             ]
-        confidences = self.letter_confidence(views).reshape(-1, 3)
-        turned = self.read_prepared([view for n, view in enumerate(views) if n % 3])  # upright is read
+        best = np.argmax(self.letter_confidence(views).reshape(-1, 3), axis=1)  # the first of equals: upright
+        won = [(i, views[3 * n + b]) for n, (i, b) in enumerate(zip(tall, best)) if b]  # upright is read already
         readings = list(readings)
-        for n, i in enumerate(tall):
-            best = int(np.argmax(confidences[n]))  # the first of equals: upright
-            readings[i] = readings[i] if best == 0 else turned[2 * n + best - 1]
+        for (i, _), reading in zip(won, self.read_prepared([view for _, view in won])):
+            readings[i] = reading
         return readings
 
     def letter_confidence(self, images: Sequence[np.ndarray]) -> np.ndarray:

@@ -9,19 +9,25 @@ import tarfile
 
 import pytest
 
-from ocr.data.fetch_fonts import fetch_family
+from ocr.data import fetch
+from ocr.data.fetch import fetch_family
 
 
-def fake_registry(root, family: str, files: dict[str, bytes]) -> str:
-    """A registry of one ``@expo-google-fonts`` package at ``file://root``."""
+def tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
+    """A tar archive (``mode``: ``w:gz``, ``w:xz``) holding ``files``."""
     archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+    with tarfile.open(fileobj=archive, mode=mode) as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return archive.getvalue()
+
+
+def fake_registry(root, family: str, files: dict[str, bytes]) -> str:
+    """A registry of one ``@expo-google-fonts`` package at ``file://root``."""
     tarball = root / f"{family}-1.0.0.tgz"
-    tarball.write_bytes(archive.getvalue())
+    tarball.write_bytes(tar_bytes(files, "w:gz"))
     meta = {
         "dist-tags": {"latest": "1.0.0"},
         "versions": {"1.0.0": {"license": "OFL-1.1", "dist": {"tarball": tarball.as_uri()}}},
@@ -54,13 +60,7 @@ def test_a_package_without_fonts_is_refused_and_leaves_no_family(tmp_path):
 
 def fake_deb(files: dict[str, bytes]) -> bytes:
     """A Debian package (an ar archive) whose data.tar.xz holds ``files``."""
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w:xz") as tar:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    members = [("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())]
+    members = [("debian-binary", b"2.0\n"), ("data.tar.xz", tar_bytes(files, "w:xz"))]
     out = b"!<arch>\n"
     for name, content in members:
         header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode()
@@ -70,8 +70,6 @@ def fake_deb(files: dict[str, bytes]) -> bytes:
 
 def test_wallpapers_come_one_size_each_with_the_package_licence(tmp_path):
     from PIL import Image
-
-    from ocr.data import fetch_photos
 
     def jpeg(width: int, height: int) -> bytes:
         buffer = io.BytesIO()
@@ -92,11 +90,11 @@ def test_wallpapers_come_one_size_each_with_the_package_licence(tmp_path):
     pool = tmp_path / "pool/main/f/fake-wallpapers"
     pool.mkdir(parents=True)
     (pool / "fake-wallpapers_1.0-1_all.deb").write_bytes(deb)
-    fetch_photos.PACKAGES["fake-wallpapers"] = "1.0-1"
+    fetch.PACKAGES["fake-wallpapers"] = "1.0-1"
     try:
-        folder = fetch_photos.fetch_package("fake-wallpapers", tmp_path / "photos", tmp_path.as_uri())
+        folder = fetch.fetch_package("fake-wallpapers", tmp_path / "photos", tmp_path.as_uri())
     finally:
-        del fetch_photos.PACKAGES["fake-wallpapers"]
+        del fetch.PACKAGES["fake-wallpapers"]
     assert sorted(p.name for p in folder.iterdir()) == [
         "Kite.jpg",
         "abstract-Elephants.jpg",
@@ -107,4 +105,4 @@ def test_wallpapers_come_one_size_each_with_the_package_licence(tmp_path):
     with Image.open(folder / "Kite.jpg") as kite, Image.open(folder / "abstract-Elephants.jpg") as elephants:
         assert kite.size == (1820, 1024) and min(elephants.size) == 1024  # the largest size, shrunk
     with pytest.raises(ValueError, match="not a Debian package"):
-        fetch_photos.deb_data(b"PK\x03\x04")
+        fetch.deb_data(b"PK\x03\x04")

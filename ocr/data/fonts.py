@@ -161,7 +161,7 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
                 f"font {name!r} not found (give a .ttf/.otf/.pfb file, a trdg font name, a folder, "
                 "or an installed package that carries fonts, such as font_source_serif_pro or reportlab; "
                 "Google Fonts families are fetched with `make fonts` or "
-                "`python -m ocr.data.fetch_fonts FAMILY`, into data/fonts/FAMILY)"
+                "`python -m ocr.data.fetch fonts FAMILY`, into data/fonts/FAMILY)"
             )
         problems = font_problems(path, alphabet)
         if problems:

@@ -109,21 +109,20 @@ def load_vocabulary(words_file: str | Path | None, alphabet: str, max_length: in
 
     Words with other characters are left out and counted, never altered.
     """
-    path = words_file if str(words_file).startswith("wordfreq:") else words_path(words_file)
-    lines = read_words(words_file)
+    lines, source = read_words(words_file), words_file or words_path(None)
     allowed = set(alphabet)
     words = {w.strip() for w in lines} - {""}
     kept = sorted(w for w in words if len(w) <= max_length and set(w) <= allowed)
     if len(kept) < len(words):
         log.info(
             "%s: kept %d of %d distinct words (the others are longer than %d or use characters outside the alphabet)",
-            path,
+            source,
             len(kept),
             len(words),
             max_length,
         )
     if not kept:
-        raise ValueError(f"no word of {path} can be spelled with the alphabet {alphabet!r}")
+        raise ValueError(f"no word of {source} can be spelled with the alphabet {alphabet!r}")
     return kept
 
 
