@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ocr.files import atomic_write, check_plain
+from ocr.text import CTCCodec
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -58,6 +59,31 @@ def model_from_checkpoint(path: str | Path):
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"checkpoint {path} does not describe a model this version builds: {err}") from None
     return model.eval()
+
+
+def reader_from_checkpoint(path: str | Path):
+    """The checkpoint's network alone, for reading (``ocr.models.networks.UInt8Model``, in
+    eval mode), with its alphabet and image height. Built without the LightningModule, whose
+    import (Lightning, torchmetrics) takes seconds of a short ``predict.py`` run."""
+    from ocr.models.networks import ARCHITECTURE, UInt8Model, network
+
+    checkpoint = load_checkpoint(path)
+    hyper_parameters = checkpoint["hyper_parameters"]
+    if "alphabet" not in hyper_parameters:
+        raise ValueError(f"checkpoint {path} was not written by train.py (no alphabet among its hyperparameters)")
+    codec = CTCCodec(hyper_parameters["alphabet"])
+    sizes = {k: hyper_parameters[k] for k in ARCHITECTURE[1:] if k in hyper_parameters}  # "net" names the class
+    if "channels" in sizes:
+        sizes["channels"] = tuple(sizes["channels"])
+    prefix = "model."
+    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    try:
+        _, build = network(hyper_parameters.get("net", "crnn"))
+        net = build(nClasses=codec.num_classes, **sizes)
+        net.load_state_dict(weights)  # float16 weights of shipped files become the network's float32
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"checkpoint {path} does not describe a model this version builds: {err}") from None
+    return UInt8Model(net).eval(), codec, sizes["imgH"]
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:

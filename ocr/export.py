@@ -17,20 +17,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from ocr.models.crnn import normalize
-
-
-class UInt8Model(nn.Module):
-    """The CRNN with its input normalisation: uint8 images in, logits out."""
-
-    def __init__(self, crnn: nn.Module):
-        super().__init__()
-        self.crnn = crnn
-
-    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
-        return self.crnn(normalize(images), widths)
+from ocr.models.crnn import PooledConv2d
+from ocr.models.networks import UInt8Model
 
 
 def metadata(model) -> dict[str, str]:
@@ -50,6 +39,7 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
 
     path = Path(path)
     wrapper = UInt8Model(model.model.float().eval()).eval()
+    pooled = [m for m in wrapper.modules() if isinstance(m, PooledConv2d)]
     example = torch.full((2, 1, model.hparams.imgH, 96), 128, dtype=torch.uint8)
     widths = torch.tensor([69, 40])
     with warnings.catch_warnings():
@@ -57,6 +47,8 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
         # states are sized from the input, so any batch size runs (tests check several).
         warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # the shape check in CRNN.forward
+        for conv in pooled:  # the order onnxruntime fuses into the convolution
+            conv.seed_order = True
         torch.onnx.export(
             wrapper,
             (example, widths),
@@ -71,6 +63,8 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
             opset_version=opset,
             dynamo=False,
         )
+        for conv in pooled:
+            conv.seed_order = False
     proto = onnx.load(str(path))
     for key, value in metadata(model).items():
         proto.metadata_props.add(key=key, value=value)

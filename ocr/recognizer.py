@@ -76,8 +76,10 @@ class TorchBackend:
         from ocr.devices import pick_device
 
         self.torch, self.device, self.precision = torch, pick_device(device), precision
-        self.module = module.to(self.device).eval()
+        # Channels last: convolutions and poolings 2.3x faster on a CPU (docs/results.md).
+        self.module = module.to(self.device, memory_format=torch.channels_last).eval()
         self.takes_widths = takes_widths
+        self.batch_size = 256 if self.device.type == "cuda" else 64
 
     def pad(self, images: list[np.ndarray]):
         """Prepared images as one batch: padded on the host, or on the GPU when the model
@@ -95,7 +97,7 @@ class TorchBackend:
         widths = self.torch.as_tensor(widths, dtype=self.torch.long)
         if images.device.type == "cpu" and self.device.type == "cuda":
             images = images.pin_memory()
-        images = images.to(self.device, non_blocking=True)
+        images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.torch.channels_last)
         with self.torch.inference_mode(), autocast(self.device, self.precision):
             if not self.takes_widths:
                 return self.module(images)
@@ -140,6 +142,7 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.batch_size = 256 if self.session.get_providers()[0] == "CUDAExecutionProvider" else 64
         self.metadata = self.session.get_modelmeta().custom_metadata_map
         # Files exported before widths were an input take the images alone.
         self.takes_widths = "widths" in {i.name for i in self.session.get_inputs()}
@@ -171,17 +174,20 @@ class Recognizer:
         backend,
         codec: CTCCodec,
         imgH: int,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         max_width: int = 800,
         decode: dict | None = None,
         vertical: float | None = 1.0,
     ):
-        """``backend``: one model, or a list of models of this alphabet (an ensemble)."""
+        """``backend``: one model, or a list of models of this alphabet (an ensemble).
+        ``batch_size``: images per model call; None: the backend's (64 on a CPU, where
+        larger batches leave its caches and read slower, 256 on a GPU)."""
         if vertical is not None and not vertical > 0:
             raise ValueError(f"vertical must be a ratio of height to width above 0 (or null: off), got {vertical}")
         self.backends = list(backend) if isinstance(backend, (list, tuple)) else [backend]
         self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
-        self.batch_size, self.max_width, self.vertical = batch_size, max_width, vertical
+        self.batch_size = batch_size or self.backend.batch_size
+        self.max_width, self.vertical = max_width, vertical
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -216,9 +222,10 @@ class Recognizer:
                 int(extra["imgH"]),
                 **kwargs,
             )
-        from ocr.checkpoint import model_from_checkpoint
+        from ocr.checkpoint import reader_from_checkpoint
 
-        return cls.from_model(model_from_checkpoint(path), device, precision, **kwargs)
+        module, codec, imgH = reader_from_checkpoint(path)
+        return cls(TorchBackend(module, device, precision), codec, imgH, **kwargs)
 
     @classmethod
     def from_model(cls, model, device: str | None = None, precision: str = "auto", **kwargs) -> "Recognizer":

@@ -116,7 +116,14 @@ class CTCCodec:
 
     def unknown_chars(self, text: str) -> str:
         """The characters of ``text`` that the alphabet lacks, in order of first appearance."""
+        if self._index.keys() >= set(text):
+            return ""
         return "".join(dict.fromkeys(c for c in text if c not in self._index))
+
+    def classes(self, label: str) -> list[int]:
+        """The class indices of ``label`` (logical order) in the order the model reads them
+        (visual: left to right); a KeyError for a character outside the alphabet."""
+        return [self._index[c] for c in (visual_order(label) if self.bidirectional else label)]
 
     def encode(
         self, labels: Sequence[str], device: "torch.device | str | None" = None
@@ -129,7 +136,7 @@ class CTCCodec:
         indices: list[int] = []
         for label in labels:
             try:
-                indices.extend(self._index[c] for c in (visual_order(label) if self.bidirectional else label))
+                indices.extend(self.classes(label))
             except KeyError:
                 raise ValueError(
                     f"label {label!r} has characters {self.unknown_chars(label)!r} outside the "

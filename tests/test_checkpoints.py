@@ -2,13 +2,15 @@
 float16 copies read as their originals, and resuming or fine-tuning names what differs."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from ocr import Recognizer
-from ocr.checkpoint import load_checkpoint, model_from_checkpoint, slim_checkpoint
+from ocr.checkpoint import load_checkpoint, model_from_checkpoint, reader_from_checkpoint, slim_checkpoint
 from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
 from ocr.training import train
 from ocr.weights import WEIGHTS
@@ -114,3 +116,21 @@ def test_fine_tuning_with_an_alphabet_of_its_own_is_refused(train_cfg, tmp_path)
     checkpoint = save_untrained(tmp_path / "base.ckpt")
     with pytest.raises(ValueError, match=r"init_from=.*another order.*init_extend_alphabet"):
         train(train_cfg(f"init_from={checkpoint}", "model.alphabet='bacdefghijklmnopqrstuvwxyz0123456789'"))
+
+
+def test_reading_a_checkpoint_builds_its_network_alone_with_the_same_logits(tmp_path):
+    path = save_untrained(tmp_path / "m.ckpt", seed=3)
+    images = torch.randint(0, 256, (5, 1, 32, 70), dtype=torch.uint8)
+    widths = torch.tensor([70, 41, 12, 66, 30])
+    module, codec, imgH = reader_from_checkpoint(path)
+    with torch.no_grad():
+        torch.testing.assert_close(module(images, widths), model_from_checkpoint(path)(images, widths))
+    assert (codec.alphabet, imgH) == (load_checkpoint(path)["hyper_parameters"]["alphabet"], 32)
+    # predict.py's model loads without Lightning (seconds of imports for a short run).
+    code = "import sys; from ocr import Recognizer; Recognizer.load(); assert 'pytorch_lightning' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    broken = torch.load(path, weights_only=True)
+    broken["hyper_parameters"]["nHidden"] = 32
+    torch.save(broken, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match=r"other.ckpt does not describe a model this version builds"):
+        reader_from_checkpoint(tmp_path / "other.ckpt")

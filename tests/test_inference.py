@@ -169,8 +169,8 @@ def test_ctc_forward_algorithm_matches_torch_ctc_loss():
     codec = CTCCodec("abc")
     texts = ["", "a", "aa", "abc", "aba", "cc", "abcabc"]  # repeats need blanks between them
     generator = torch.Generator().manual_seed(0)
-    for frames in (1, 2, 5, 12):
-        log_probs = torch.randn(frames, 1, 4, generator=generator).log_softmax(-1)
+    for frames, sharpness in ((1, 1), (2, 1), (5, 1), (12, 1), (80, 12)):  # sharp: alignments far apart
+        log_probs = (sharpness * torch.randn(frames, 1, 4, generator=generator)).log_softmax(-1)
         ours = sequence_log_prob(log_probs[:, 0].numpy(), codec, texts)
         targets, lengths = codec.encode(texts)
         theirs = -torch.nn.functional.ctc_loss(
@@ -225,6 +225,7 @@ class FixedModel:
     """A backend that gives the same logits whatever the image."""
 
     pad = staticmethod(pad_batch)
+    batch_size = 16
 
     def __init__(self, logits: np.ndarray):
         self.fixed = logits

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
-from ocr.models.crnn import CRNN
+from ocr.models.crnn import CRNN, normalize
 from ocr.text import alphabet_difference
 
 NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN}
@@ -41,3 +42,15 @@ def check_same_model(theirs: dict, ours: dict, doing: str) -> None:
     differ = [f"{k}={theirs[k]!r} (config: {ours[k]!r})" for k in ARCHITECTURE if theirs.get(k, ours[k]) != ours[k]]
     if differ:
         raise ValueError(f"{doing}: the checkpoint's model has {', '.join(differ)}")
+
+
+class UInt8Model(nn.Module):
+    """A network with its input normalisation, as inference runs it: uint8 images
+    ``(B, C, imgH, W)`` and their widths before padding ``(B,)`` in, logits out."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.net(normalize(images), widths)
