@@ -349,6 +349,16 @@ def test_streamed_training_images_are_the_stored_ones_without_the_store(train_cf
     assert set(labels) <= set(stored.train_set.labels)
 
 
+def test_fresh_looks_need_streaming_and_the_synthetic_data_module(train_cfg):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    with pytest.raises(InstantiationException, match="data.fresh=true .* needs data.stream=true"):
+        instantiate(train_cfg("data.fresh=true").data)
+    with pytest.raises(InstantiationException, match="data.fresh=true is for data=synth"):
+        instantiate(train_cfg("data=mix", "data.real_roots=[x]", "data.stream=true", "data.fresh=true").data)
+
+
 def test_train_py_renders_early_and_the_data_module_waits_for_it(train_cfg, tmp_path, monkeypatch):
     from hydra.utils import instantiate
 

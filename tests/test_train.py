@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
@@ -204,3 +205,34 @@ def test_ddp_with_two_cpu_processes_in_a_sweep_counts_every_test_image_once(tmp_
         result = json.loads((job / "test_metrics.json").read_text())
         assert result["sets"]["synth_test"]["n"] == 40  # every test image once
         assert (job / "checkpoints" / "best.ckpt").is_file()
+
+
+class SeenBatches(pl.Callback):
+    """The labels of every training batch, and each image by its index, by epoch."""
+
+    def __init__(self):
+        self.labels: dict[int, list[list[str]]] = {}
+        self.images: dict[int, dict[int, bytes]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        epoch = trainer.current_epoch
+        self.labels.setdefault(epoch, []).append(list(batch["labels"]))
+        for index, image, width in zip(batch["index"].tolist(), batch["images"], batch["widths"].tolist()):
+            self.images.setdefault(epoch, {})[index] = image[..., :width].numpy().tobytes()
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_every_epoch_draws_its_own_batches_and_fresh_renders_new_images(train_cfg, fresh):
+    """Lightning sets the epoch of the training sampler (a batch sampler's order would
+    otherwise repeat every epoch); with ``data.fresh`` an epoch's images are new draws
+    of the same words, without it the same images."""
+    streamed = ("data.stream=true", f"data.fresh={fresh}", "data.num_workers=1")
+    seen = SeenBatches()
+    overrides = ("trainer.max_epochs=2", "test=false", "data.style.renderer=pillow", *streamed)
+    _, objects = train(train_cfg(*overrides), [seen])
+    assert sorted(sum(seen.labels[0], [])) == sorted(sum(seen.labels[1], []))  # the same words
+    assert seen.labels[0] != seen.labels[1]  # in other batches
+    assert objects["trainer"].train_dataloader.batch_sampler.epoch == 1
+    images = [seen.images[epoch] for epoch in (0, 1)]
+    redrawn = [images[0][i] != images[1][i] for i in images[0].keys() & images[1].keys()]
+    assert len(redrawn) > 100 and (sum(redrawn) > 0.9 * len(redrawn) if fresh else not any(redrawn))

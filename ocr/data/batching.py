@@ -80,7 +80,8 @@ class WidthBatchSampler(Sampler[list[int]]):
     ``pool`` batches by width, cuts them into batches and shuffles the batches; every rank
     gets the same number of batches. Evaluation: batches in width order, each index on
     exactly one rank (summed metrics count every sample once), the same number of batches
-    on every rank.
+    on every rank. ``fresh`` (training): epoch ``e`` yields index ``i`` as
+    ``e * len(widths) + i``, which a ``fresh`` dataset draws anew: no index twice in a run.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class WidthBatchSampler(Sampler[list[int]]):
         pool: int = 64,
         weights: np.ndarray | None = None,
         draws: int | None = None,
+        fresh: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -102,10 +104,17 @@ class WidthBatchSampler(Sampler[list[int]]):
         self.weights, self.draws = weights, draws or len(self.widths)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.drop_last, self.rank, self.world_size, self.pool = drop_last, rank, world_size, pool
-        self.epoch = 0
+        self.fresh, self.epoch = fresh, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    @property
+    def sampler(self) -> "WidthBatchSampler":
+        """Lightning sets the epoch of a batch sampler's ``sampler`` at each epoch's start
+        (never of the batch sampler itself): this one is its own, else every epoch would
+        repeat the first one's batches (and, with ``weights``, its draws)."""
+        return self
 
     def _batches(self) -> list[np.ndarray]:
         n = len(self.widths)
@@ -125,6 +134,8 @@ class WidthBatchSampler(Sampler[list[int]]):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         batches = [batches[i] for i in rng.permutation(len(batches))]
+        if self.fresh:
+            batches = [batch + self.epoch * len(self.widths) for batch in batches]
         return batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
 
     def _eval_batches(self) -> int:

@@ -82,6 +82,7 @@ class OCRDataModule(pl.LightningDataModule):
             world_size=trainer.world_size if trainer else 1,
             weights=getattr(dataset, "draw_weights", None) if train else None,
             draws=getattr(dataset, "draws", None) if train else None,
+            fresh=train and getattr(dataset, "fresh", False),
         )
         return DataLoader(
             dataset,
@@ -139,7 +140,7 @@ class SynthDataModule(OCRDataModule):
         """The training words' images: their store, or rendered as the loader asks
         (``stream``)."""
         if self.sets.stream:
-            return RenderedWords(self.sets.jobs()["train"], name="synth")
+            return RenderedWords(self.sets.jobs()["train"], name="synth", fresh=self.sets.fresh)
         return StoreDataset(ImageStore(self.sets.folder("train")), name="synth")
 
     def setup(self, stage: str | None = None) -> None:
@@ -239,6 +240,8 @@ class MixDataModule(SynthDataModule):
         if not self.real_roots:
             raise ValueError("data.real_roots must name at least one folder of real labelled images")
         self.real_weight, self.draws = real_weight, draws
+        if self.sets.fresh:
+            raise ValueError("data.fresh=true is for data=synth: a mixture draws its renders with replacement")
         self.gt_file, self.unknown_chars = gt_file, unknown_chars
 
     def held_out(self, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:

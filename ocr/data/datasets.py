@@ -41,10 +41,14 @@ class RenderedWords(Dataset):
     """The images of a ``RenderJob`` rendered when asked for (``data.stream``), in the data
     loader's workers: the pixels of the store the job would render, without the store.
     Widths for batching are estimated from the words' lengths (images are not known
-    before they are drawn): batches hold words of similar length."""
+    before they are drawn): batches hold words of similar length.
 
-    def __init__(self, job: RenderJob, name: str = "synth"):
-        self.job, self.name = job, name
+    ``fresh``: indices past the words are valid and draw them again with other looks
+    (index ``i`` is word ``i % len(self)``; see ``render_word``): the training loader
+    then asks for new indices every epoch (``WidthBatchSampler``'s ``fresh``)."""
+
+    def __init__(self, job: RenderJob, name: str = "synth", fresh: bool = False):
+        self.job, self.name, self.fresh = job, name, fresh
         self.labels = list(job.words)
         self.widths = np.array([label_width(word) for word in self.labels], dtype=np.int64)
 
@@ -56,7 +60,8 @@ class RenderedWords(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> Item:
-        return i, render_word(self.job, i), self.labels[i]
+        word = i % len(self)
+        return word, render_word(self.job, i), self.labels[word]
 
 
 def item_width(header: int, label: str) -> int:
@@ -143,13 +148,16 @@ class Mixture(ConcatImages):
 
 
 class Subset(Dataset):
-    """Some indices of a dataset, with its ``labels``, ``widths`` and ``names``."""
+    """Some indices of a dataset, with its ``labels``, ``widths`` and ``names``; of a
+    ``fresh`` dataset, index ``i`` past the subset's length is its image ``i % len(self)``
+    drawn again (round ``i // len(self)`` of the dataset's indices)."""
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray):
         self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
         self.labels = [dataset.labels[i] for i in self.indices]
         self.widths = np.asarray(dataset.widths)[self.indices]
         self.name = dataset.name
+        self.fresh = getattr(dataset, "fresh", False)
 
     @property
     def names(self) -> list[str]:
@@ -167,5 +175,6 @@ class Subset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> Item:
-        _, image, label = self.dataset[int(self.indices[i])]
-        return i, image, label
+        own, again = i % len(self), i // len(self)
+        _, image, label = self.dataset[int(self.indices[own]) + again * len(self.dataset)]
+        return own, image, label

@@ -123,6 +123,8 @@ class RenderJob:
 
 def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None:
     """Image ``i`` of ``job`` as uint8 grayscale ``imgH`` high, or None if trdg refuses it.
+    Indices past the job's words draw them again with other looks: image ``i`` shows
+    word ``i % len(job.words)`` (``data.fresh``).
 
     trdg draws its randomness from the global ``random`` module, NumPy and OpenCV, so
     all three are seeded per image. trdg rejects a render whose text and background
@@ -130,7 +132,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
     """
     import cv2
 
-    word, style = job.words[i], job.style
+    word, style = job.words[i % len(job.words)], job.style
     if style.renderer == "pillow":
         return _drawn(job, i)
     generator = fake_text_generator()
@@ -181,7 +183,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
 
 def _drawn(job: RenderJob, i: int) -> np.ndarray | None:
     """Image ``i`` drawn by the ``pillow`` renderer (None for a text with nothing to draw)."""
-    word, style = job.words[i], job.style
+    word, style = job.words[i % len(job.words)], job.style
     rng = random.Random((job.seed * 1_000_003 + i) * 31)
     coverage = draw.draw_word(word, rng.choice(job.fonts), rng.randint(*style.height), style, rng)
     if coverage.max(initial=0) == 0:

@@ -28,7 +28,9 @@ class SynthSets:
     (``cache_dir/synth-<split>-<key>``): a second run with the same settings renders
     nothing. ``stream``: the training images are not rendered here but by the data
     loader, as training asks for them (``ocr.data.datasets.RenderedWords``): training
-    starts at once whatever ``count``, and nothing of them is stored."""
+    starts at once whatever ``count``, and nothing of them is stored. ``fresh`` (with
+    ``stream``): every epoch draws the training words with new looks (font, size,
+    background, distortions): a run of E epochs sees E x count distinct images."""
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class SynthSets:
         word_lengths: list[float] | None = None,
         render_workers: int = 0,
         stream: bool = False,
+        fresh: bool = False,
         line_words: tuple[int, int] = (1, 1),
         max_line_length: int = 100,
     ):
@@ -64,7 +67,9 @@ class SynthSets:
         self.fonts = fonts
         self.style = Style(**(style or {}))
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
-        self.render_workers, self.stream = render_workers, bool(stream)
+        self.render_workers, self.stream, self.fresh = render_workers, bool(stream), bool(fresh)
+        if self.fresh and not self.stream:
+            raise ValueError("data.fresh=true draws new looks as the loader renders: it needs data.stream=true")
         self.line_words, self.max_line_length = tuple(line_words), max_line_length
         self._jobs: dict[str, RenderJob] | None = None
         self.rendering: threading.Thread | None = None
