@@ -2,9 +2,11 @@
 copies turned clockwise and anticlockwise, with the turned reading off and on.
 
     python benchmarks/rotated.py --root path/to/words [--model english] [--vertical 1.0]
+        [--vertical-words english]
 
 Prints, for each copy, exact and 36-character word accuracy (see ocr/metrics.py) with
-``vertical=null`` and with ``--vertical``; greedy decoding. Figures go to
+``vertical=null``, with ``--vertical`` alone and with ``--vertical-words`` too; greedy
+decoding. Figures go to
 docs/results.md with the machine and commit.
 """
 
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="a folder with gt.txt (<image><TAB><label>)")
     parser.add_argument("--model", default="english", help="a checkpoint or a shipped model's name")
     parser.add_argument("--vertical", type=float, default=1.0, help="the ratio of height to width turned on")
+    parser.add_argument("--vertical-words", default="english", help="the word list of turned readings' shape")
     args = parser.parse_args()
 
     entries = read_gt_file(args.root)
@@ -40,18 +43,17 @@ def main() -> None:
         "clockwise": [np.ascontiguousarray(np.rot90(image, -1)) for image in upright],
         "anticlockwise": [np.ascontiguousarray(np.rot90(image, 1)) for image in upright],
     }
-    recognizer = Recognizer.load(args.model)
     print(f"{args.root}: {len(labels)} images, model {args.model}, greedy")
-    print(f"{'copy':<14} {'vertical':>8} {'exact':>7} {'36-char':>8} {'seconds':>8}")
+    print(f"{'copy':<14} {'vertical':>8} {'words':>8} {'exact':>7} {'36-char':>8} {'seconds':>8}")
     for copy, images in copies.items():
-        for vertical in (None, args.vertical):
-            recognizer.vertical = vertical
+        for vertical, words in ((None, None), (args.vertical, None), (args.vertical, args.vertical_words)):
+            recognizer = Recognizer.load(args.model, vertical=vertical, vertical_words=words)
             start = time.perf_counter()
             texts = [r.text for r in recognizer.read(images)]
             seconds = time.perf_counter() - start
             exact = np.mean([t == label for t, label in zip(texts, labels)]) * 100
             folded = np.mean([alnum(t) == alnum(label) for t, label in zip(texts, labels)]) * 100
-            print(f"{copy:<14} {str(vertical):>8} {exact:7.2f} {folded:8.2f} {seconds:8.1f}")
+            print(f"{copy:<14} {str(vertical):>8} {str(words):>8} {exact:7.2f} {folded:8.2f} {seconds:8.1f}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         max_width=cfg.max_width,
         decode=dict(cfg.decode),
         vertical=cfg.vertical,
+        vertical_words=cfg.vertical_words,
     )
     rows: list[tuple[str, str, float]] = []
 

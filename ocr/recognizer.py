@@ -13,6 +13,7 @@ onnxruntime alone: this module imports torch only when a PyTorch model is loaded
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,14 @@ from PIL import Image
 from ocr.data.images import image_size, open_image, pad_batch, padded_width, read_image, to_gray, to_model_input
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
-from ocr.text import CTCCodec
+from ocr.text import CTCCodec, best_path_numpy
+from ocr.wordshape import WordShape
 from ocr.weights import model_paths
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
+# The weight of a turned reading's word shape against its letters' confidence: the best
+# of 0.1-1.0 on turned copies of IIIT5K, SVT and ICDAR 2015 train (docs/results.md).
+WORD_WEIGHT = 0.1
 
 
 @dataclass
@@ -164,9 +169,10 @@ class Recognizer:
 
     ``vertical``: an image at least this many times taller than wide may hold a word
     written top to bottom (or bottom to top): it is also read turned a quarter each way,
-    and the reading whose letters are the most confident of the three is kept (the
-    upright one on a tie, so that a tall "I" stays an "I"). None: images are read as
-    they are.
+    and of the three readings the one kept is the one whose letters are the most
+    confident and the most like words of ``vertical_words`` (a word list as
+    ``decode.lexicon`` names it; see ``turn_scores``); the upright one on a tie, so that
+    a tall "I" stays an "I". None: images are read as they are.
     """
 
     def __init__(
@@ -178,6 +184,7 @@ class Recognizer:
         max_width: int = 800,
         decode: dict | None = None,
         vertical: float | None = 1.0,
+        vertical_words: str | Path | list[str] | None = "english",
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
         ``batch_size``: images per model call; None: the backend's (64 on a CPU, where
@@ -187,7 +194,7 @@ class Recognizer:
         self.backends = list(backend) if isinstance(backend, (list, tuple)) else [backend]
         self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
         self.batch_size = batch_size or self.backend.batch_size
-        self.max_width, self.vertical = max_width, vertical
+        self.max_width, self.vertical, self.vertical_words = max_width, vertical, vertical_words
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -317,7 +324,7 @@ class Recognizer:
     def read_turned(self, readings: list[Reading], images: Sequence) -> list[Reading]:
         """``readings`` of ``images`` read upright, each tall image (``is_tall``) read
         again turned a quarter clockwise and anticlockwise; of its three readings, the one
-        whose letters are the most confident is kept (see ``letter_confidence``)."""
+        most likely the right way up is kept (see ``turn_scores``)."""
         tall = [i for i, image in enumerate(images) if self.is_tall(image)]
         if not tall:
             return readings
@@ -327,27 +334,40 @@ class Recognizer:
             views += [
                 to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)
             ]
-        best = np.argmax(self.letter_confidence(views).reshape(-1, 3), axis=1)  # the first of equals: upright
+        best = np.argmax(self.turn_scores(views).reshape(-1, 3), axis=1)  # the first of equals: upright
         won = [(i, views[3 * n + b]) for n, (i, b) in enumerate(zip(tall, best)) if b]  # upright is read already
         readings = list(readings)
         for (i, _), reading in zip(won, self.read_prepared([view for _, view in won])):
             readings[i] = reading
         return readings
 
-    def letter_confidence(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """For prepared images, the mean log-probability of the best class over the frames
-        whose best class is a letter (not the blank) by the first model; -inf where none
-        is. Readings of one image in several orientations compare by it: the usual
-        confidence also counts blank frames, confident in any orientation."""
+    def turn_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """How likely each prepared image is the right way up: the mean log-probability of
+        the best class over the frames whose best class is a letter (not the blank), by
+        the first model (-inf where there is none; the usual confidence also counts blank
+        frames, confident in any orientation), plus ``WORD_WEIGHT`` times the mean
+        log-probability of its best-path reading's characters under ``vertical_words``'
+        character model (``ocr.wordshape``): upside down, a word reads as confidently, but
+        seldom as a word."""
         order, scores = np.argsort([im.shape[1] for im in images], kind="stable"), np.full(len(images), -np.inf)
+        texts = [""] * len(images)
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
             widths = np.array([images[i].shape[1] for i in chosen])
             logits = self.backend.logits(pad_batch([images[i] for i in chosen]), widths)
             log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-            for i, frames, n in zip(chosen, log_probs, output_frames(widths)):
+            best_paths = self.codec.decode_indices(best_path_numpy(log_probs, output_frames(widths))[0])
+            for i, frames, n, text in zip(chosen, log_probs, output_frames(widths), best_paths):
                 best = frames[:n].max(axis=-1)
                 letters = frames[:n].argmax(axis=-1) != 0
                 if letters.any():
                     scores[i] = best[letters].mean()
+                texts[i] = text
+        if self.word_shape is not None:
+            scores += WORD_WEIGHT * np.array([self.word_shape.log_prob(text) for text in texts])
         return scores
+
+    @functools.cached_property
+    def word_shape(self) -> WordShape | None:
+        """The character model of ``vertical_words`` (built when a tall image first comes)."""
+        return WordShape.of_word_list(self.vertical_words, self.codec) if self.vertical_words else None

@@ -3,6 +3,7 @@
 import json
 import math
 import pickle
+import string
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from ocr.models.system import OCRSystem
 from ocr.recognizer import Reading, stretch
 from ocr.text import CTCCodec
 from ocr.weights import DEFAULT_MODEL, model_path
+from ocr.wordshape import WordShape
 
 from .conftest import run_entry_point
 
@@ -534,3 +536,45 @@ def test_words_written_down_the_image_are_read_turned(tmp_path):
     cfg = compose_config("predict", [f"inputs={root}", f"output={tmp_path / 'read.tsv'}"], tmp_path / "predict")
     read = {Path(name).name: text for name, text, _ in predict(cfg)}
     assert accuracy([Reading(read[f"{i}.png"], 1.0) for i in range(len(words))]) == on_turned
+
+
+class SidedModel:
+    """A backend reading "room" where an image is darker on the left, "wooh" (the same
+    word upside down) where darker on the right, as confidently; images narrower than
+    tall-turned views read a doubtful "l"."""
+
+    pad = staticmethod(pad_batch)
+    batch_size = 16
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+
+    def logits(self, pixels: np.ndarray, widths: np.ndarray) -> np.ndarray:
+        rows = []
+        for image, width in zip(pixels[:, 0], widths):
+            left, right = image[:, : width // 2].mean(), image[:, width // 2 : width].mean()
+            if width < 64:
+                row = _clear(self.alphabet, "l")
+                row[0, 0, 0] = 0.5  # the blank nearly as likely as the letter
+                row[0, 0, self.alphabet.index("l") + 1] = 1.0
+            else:
+                row = _clear(self.alphabet, "room" if left < right else "wooh")
+            rows.append(row)
+        return np.concatenate(rows)
+
+
+def test_of_two_turned_readings_as_confident_the_one_spelt_like_a_word_is_kept():
+    image = np.full((128, 16), 230, dtype=np.uint8)
+    image[:64] = 20  # dark at the top: turned clockwise, dark on the right ("wooh")
+    codec = CTCCodec(SidedModel.alphabet)
+    shape_off = Recognizer(SidedModel(), codec, 32, vertical_words=None)
+    assert shape_off.read([image])[0].text == "wooh"  # the first of equals: clockwise
+    assert Recognizer(SidedModel(), codec, 32).read([image])[0].text == "room"
+    assert Recognizer(SidedModel(), codec, 32, vertical=None).read([image])[0].text == "l"
+
+
+def test_word_shape_tells_words_from_their_upside_down_readings():
+    shape = WordShape.of_word_list("english", CTCCodec(string.printable[:94]))
+    for word, upside_down in (("ROOM", "WOOH"), ("INN", "NNI"), ("Bank", "queg"), ("said", "PIES"), ("of", "jo")):
+        assert shape.log_prob(word) > shape.log_prob(upside_down), (word, upside_down)
+    assert WordShape.of_word_list("english", CTCCodec("абвгд")) is None  # another script: no prior
+    small = WordShape(["cat", "car", "cart"], order=3)
+    assert small.log_prob("Cat") == small.log_prob("cat") > small.log_prob("tac")
