@@ -68,8 +68,8 @@ if (( IMAGES > 0 )); then  # IMAGES=0: stages 1 and 2 only
     # then train for what is left after testing and scoring (~60 s), the epochs sized from
     # the training rate measured in 2 (the cosine schedule ends with the run; max_time is a net).
     # Batch 512 (lr 4e-3 = 1e-3 x sqrt(512/32)), not the preset's 1,024: twice the updates in
-    # the same time, as CTC starts on a loss plateau (crnn_small on this recipe left it after
-    # ~1,000 updates at batch 32, and was still on it after 220 at batch 1,024, on a CPU).
+    # the same time, as CTC starts on a loss plateau that this look holds for more than a
+    # thousand updates at any batch size (docs/experiments.md, "Leaving CTC's plateau").
     read -r train_s epochs < <(python - "$OUT/throughput.json" "$(left)" "$IMAGES" <<'EOF'
 import json, sys
 left, images = int(sys.argv[2]), int(sys.argv[3])
