@@ -125,7 +125,9 @@ def evaluate(cfg) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
     readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
-    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), vertical=cfg.vertical, vertical_words=cfg.vertical_words)
+    recognizer = Recognizer.combine(
+        readers, decode=dict(cfg.decode), vertical=cfg.vertical, vertical_words=cfg.vertical_words
+    )
     datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
     write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(models)}, cfg.grid_size, cfg.seed)

@@ -17,7 +17,7 @@ from ocr.data.batching import pad_on_device
 from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.images import MAX_PIXELS, ImageError, pad_batch, read_image
 from ocr.data.render import RenderJob, Style, render_word
-from ocr.decoding import Decoder, prefix_beam_search, read_word_list, sequence_log_prob
+from ocr.decoding import Decoder, blank_frames, prefix_beam_search, read_word_list, sequence_log_prob
 from ocr.export import export_onnx, export_torchscript
 from ocr.models.system import OCRSystem
 from ocr.recognizer import Reading, stretch
@@ -578,3 +578,16 @@ def test_word_shape_tells_words_from_their_upside_down_readings():
     assert WordShape.of_word_list("english", CTCCodec("абвгд")) is None  # another script: no prior
     small = WordShape(["cat", "car", "cart"], order=3)
     assert small.log_prob("Cat") == small.log_prob("cat") > small.log_prob("tac")
+
+
+def test_views_of_different_lengths_score_as_each_alone():
+    """Several views scored at once (shorter ones padded with frames certain of the blank)
+    give each view's own log-probabilities, -inf where a text cannot fit a view's frames."""
+    codec = CTCCodec("abc")
+    texts = ["", "a", "abc", "cab", "aabbcc"]  # the last needs 8 frames
+    generator = torch.Generator().manual_seed(1)
+    views = [torch.randn(frames, 4, generator=generator).log_softmax(-1).numpy() for frames in (9, 6, 12)]
+    together = sequence_log_prob(blank_frames(views), codec, texts)
+    for view, row in zip(views, together):
+        np.testing.assert_allclose(row, sequence_log_prob(view, codec, texts), rtol=1e-9)
+    assert np.isinf(together[:, 4]).tolist() == [False, True, False]
