@@ -25,8 +25,8 @@ from ocr.data.images import image_size, open_image, pad_batch, padded_width, rea
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
 from ocr.text import CTCCodec, best_path_numpy
-from ocr.wordshape import WordShape
 from ocr.weights import model_paths
+from ocr.wordshape import WordShape
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
 # The weight of a turned reading's word shape against its letters' confidence: the best
