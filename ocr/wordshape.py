@@ -7,6 +7,7 @@ the upside-down reading is seldom spelt like a word.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -16,9 +17,12 @@ from ocr.text import CTCCodec
 START, END = "\x02", "\x03"
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w: what str.isalnum() accepts, and "_"
+
+
 def fold(text: str) -> str:
     """What the model compares: lower case, letters and digits only."""
-    return "".join(c for c in text.lower() if c.isalnum())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 class WordShape:
@@ -31,19 +35,26 @@ class WordShape:
         self.order, self.smoothing = order, smoothing
         padded = [START * (order - 1) + fold(word) + END for word in words]
         self.grams = Counter(w[i - order + 1 : i + 1] for w in padded for i in range(order - 1, len(w)))
-        self.contexts = Counter(w[i - order + 1 : i] for w in padded for i in range(order - 1, len(w)))
+        self.contexts: Counter[str] = Counter()
+        for gram, count in self.grams.items():
+            self.contexts[gram[:-1]] += count
         self.symbols = len({c for w in padded for c in w[order - 1 :]}) + 1  # and one unseen
 
     @classmethod
-    def of_word_list(cls, source: str | Path | list[str], codec: CTCCodec) -> "WordShape | None":
-        """From a word list as ``decode.lexicon`` names it (``english``: SymSpell's);
-        None when the alphabet spells none of its words (another script)."""
+    def of_word_list(
+        cls, source: str | Path | list[str], codec: CTCCodec, most_frequent: int = 20_000
+    ) -> "WordShape | None":
+        """From the ``most_frequent`` words of a word list as ``decode.lexicon`` names it
+        (``english``: SymSpell's); None when the alphabet spells none of its words (another
+        script). 20,000 of SymSpell's 82,765 English words told turned words apart as well
+        as all of them (docs/results.md), in a fifth of the time to build (0.04 s)."""
         try:
-            return cls(read_word_list(source, codec))
+            counts = read_word_list(source, codec)
         except ValueError as err:
             if "no word the alphabet can spell" in str(err):
                 return None
             raise
+        return cls(sorted(counts, key=counts.__getitem__, reverse=True)[:most_frequent])
 
     def log_prob(self, text: str) -> float:
         padded = START * (self.order - 1) + fold(text) + END

@@ -573,7 +573,7 @@ def test_of_two_turned_readings_as_confident_the_one_spelt_like_a_word_is_kept()
 
 def test_word_shape_tells_words_from_their_upside_down_readings():
     shape = WordShape.of_word_list("english", CTCCodec(string.printable[:94]))
-    for word, upside_down in (("ROOM", "WOOH"), ("INN", "NNI"), ("Bank", "queg"), ("said", "PIES"), ("of", "jo")):
+    for word, upside_down in (("ROOM", "WOOH"), ("INN", "NNI"), ("Bank", "queg"), ("Best", "usog"), ("of", "jo")):
         assert shape.log_prob(word) > shape.log_prob(upside_down), (word, upside_down)
     assert WordShape.of_word_list("english", CTCCodec("абвгд")) is None  # another script: no prior
     small = WordShape(["cat", "car", "cart"], order=3)
