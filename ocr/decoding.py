@@ -80,8 +80,8 @@ def prefix_beam_search(
 
 
 # Frames between rescalings of the forward algorithm's alphas: float64 holds the product of
-# this many frames' probabilities down to e^-700 (a frame's own log-probabilities stay
-# above -100 in float32 softmaxes).
+# this many frames' probabilities down to e^-700; a text whose every alignment falls below
+# that within 4 frames counts as impossible (it would lose to the reading itself anyway).
 RESCALE_EVERY = 4
 
 
