@@ -28,7 +28,14 @@ from ocr.wordshape import WordShape
 from .conftest import run_entry_point
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-SHIPPED = ("english", "english_condensed", "english_debian_condensed", "english_fonts621", "english_real")
+SHIPPED = (
+    "english",
+    "english_condensed",
+    "english_debian_condensed",
+    "english_fonts621",
+    "english_real",
+    "english_start",
+)
 ENSEMBLE = SHIPPED[1:4]  # the best synthetic-only reader: three of them together
 
 
