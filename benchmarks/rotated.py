@@ -45,9 +45,10 @@ def main() -> None:
     }
     print(f"{args.root}: {len(labels)} images, model {args.model}, greedy")
     print(f"{'copy':<14} {'vertical':>8} {'words':>8} {'exact':>7} {'36-char':>8} {'seconds':>8}")
+    settings = ((None, None), (args.vertical, None), (args.vertical, args.vertical_words))
+    readers = {s: Recognizer.load(args.model, vertical=s[0], vertical_words=s[1]) for s in settings}
     for copy, images in copies.items():
-        for vertical, words in ((None, None), (args.vertical, None), (args.vertical, args.vertical_words)):
-            recognizer = Recognizer.load(args.model, vertical=vertical, vertical_words=words)
+        for (vertical, words), recognizer in readers.items():
             start = time.perf_counter()
             texts = [r.text for r in recognizer.read(images)]
             seconds = time.perf_counter() - start

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,13 +171,20 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
         if word and not codec.unknown_chars(word):
             counts[word] = counts.get(word, 0.0) + count
     if not counts:
-        raise ValueError(f"decode.lexicon {source}: no word the alphabet can spell")
+        raise NothingSpelled(f"decode.lexicon {source}: no word the alphabet can spell")
     return counts
 
 
-def _key(text: str) -> str:
+class NothingSpelled(ValueError):
+    """A word list of which the alphabet spells no word (another script's)."""
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")  # \w: what str.isalnum() accepts, and "_"
+
+
+def word_key(text: str) -> str:
     """What words are matched on: lower case, letters and digits only."""
-    return "".join(c for c in text.lower() if c.isalnum())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 @dataclass
@@ -211,7 +219,7 @@ class Decoder:
             else:  # every spelling the alphabet allows, by its matching key
                 self.forms, key_counts = defaultdict(list), defaultdict(float)
                 for word, count in counts.items():
-                    key = _key(word)
+                    key = word_key(word)
                     key_counts[key] += count
                     for form in dict.fromkeys((word, word.lower(), word.upper(), word.capitalize())):
                         if not self.codec.unknown_chars(form) and form not in self.forms[key]:
@@ -268,7 +276,7 @@ class Decoder:
     def _near(self, readings: list[str], limit: int = 50) -> list[list[str]]:
         """For each reading, the list's words (keys) within ``max_edits``, closest first
         (at most ``limit``); the whole batch at once, on all cores."""
-        queries = readings if self.method == "lexicon" else [_key(r) for r in readings]
+        queries = readings if self.method == "lexicon" else [word_key(r) for r in readings]
         unique = list(dict.fromkeys(queries))  # models and widths often agree: each query once
         distances = process.cdist(
             unique, self.keys, scorer=Levenshtein.distance, score_cutoff=self.max_edits, dtype=np.uint8, workers=-1

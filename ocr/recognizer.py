@@ -24,11 +24,13 @@ from PIL import Image
 from ocr.data.images import image_size, open_image, pad_batch, padded_width, read_image, to_gray, to_model_input
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
-from ocr.text import CTCCodec, best_path_numpy
+from ocr.text import BLANK, CTCCodec, best_path_numpy
 from ocr.weights import model_paths
 from ocr.wordshape import WordShape
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
+# Images per model call by default: on a CPU larger batches leave its caches and read slower.
+BATCH_SIZE = {"gpu": 256, "cpu": 64}
 # The weight of a turned reading's word shape against its letters' confidence: the best
 # of 0.1-1.0 on turned copies of IIIT5K, SVT and ICDAR 2015 train (docs/results.md).
 WORD_WEIGHT = 0.1
@@ -84,7 +86,7 @@ class TorchBackend:
         # Channels last: convolutions and poolings 2.3x faster on a CPU (docs/results.md).
         self.module = module.to(self.device, memory_format=torch.channels_last).eval()
         self.takes_widths = takes_widths
-        self.batch_size = 256 if self.device.type == "cuda" else 64
+        self.batch_size = BATCH_SIZE["gpu" if self.device.type == "cuda" else "cpu"]
 
     def pad(self, images: list[np.ndarray]):
         """Prepared images as one batch: padded on the host, or on the GPU when the model
@@ -147,7 +149,7 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(path), options, providers=providers)
-        self.batch_size = 256 if self.session.get_providers()[0] == "CUDAExecutionProvider" else 64
+        self.batch_size = BATCH_SIZE["gpu" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"]
         self.metadata = self.session.get_modelmeta().custom_metadata_map
         # Files exported before widths were an input take the images alone.
         self.takes_widths = "widths" in {i.name for i in self.session.get_inputs()}
@@ -187,8 +189,7 @@ class Recognizer:
         vertical_words: str | Path | list[str] | None = "english",
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
-        ``batch_size``: images per model call; None: the backend's (64 on a CPU, where
-        larger batches leave its caches and read slower, 256 on a GPU)."""
+        ``batch_size``: images per model call; None: the backend's (``BATCH_SIZE``)."""
         if vertical is not None and not vertical > 0:
             raise ValueError(f"vertical must be a ratio of height to width above 0 (or null: off), got {vertical}")
         self.backends = list(backend) if isinstance(backend, (list, tuple)) else [backend]
@@ -350,19 +351,17 @@ class Recognizer:
         character model (``ocr.wordshape``): upside down, a word reads as confidently, but
         seldom as a word."""
         order, scores = np.argsort([im.shape[1] for im in images], kind="stable"), np.full(len(images), -np.inf)
-        texts = [""] * len(images)
+        texts = np.full(len(images), "", dtype=object)
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
             widths = np.array([images[i].shape[1] for i in chosen])
             logits = self.backend.logits(pad_batch([images[i] for i in chosen]), widths)
-            log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-            best_paths = self.codec.decode_indices(best_path_numpy(log_probs, output_frames(widths))[0])
-            for i, frames, n, text in zip(chosen, log_probs, output_frames(widths), best_paths):
-                best = frames[:n].max(axis=-1)
-                letters = frames[:n].argmax(axis=-1) != 0
-                if letters.any():
-                    scores[i] = best[letters].mean()
-                texts[i] = text
+            indices, _ = best_path_numpy(logits, output_frames(widths))  # the blank past each image's frames
+            best = logits.max(axis=-1) - np.logaddexp.reduce(logits, axis=-1)
+            letters = indices != BLANK
+            count = letters.sum(axis=1)
+            scores[chosen] = np.where(count > 0, (best * letters).sum(axis=1) / np.maximum(count, 1), -np.inf)
+            texts[chosen] = self.codec.decode_indices(indices)
         if self.word_shape is not None:
             scores += WORD_WEIGHT * np.array([self.word_shape.log_prob(text) for text in texts])
         return scores

@@ -7,22 +7,13 @@ the upside-down reading is seldom spelt like a word.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from pathlib import Path
 
-from ocr.decoding import read_word_list
+from ocr.decoding import NothingSpelled, read_word_list, word_key
 from ocr.text import CTCCodec
 
 START, END = "\x02", "\x03"
-
-
-_NOT_ALNUM = re.compile(r"[\W_]+")  # \w: what str.isalnum() accepts, and "_"
-
-
-def fold(text: str) -> str:
-    """What the model compares: lower case, letters and digits only."""
-    return _NOT_ALNUM.sub("", text.lower())
 
 
 class WordShape:
@@ -33,7 +24,7 @@ class WordShape:
 
     def __init__(self, words, order: int = 5, smoothing: float = 0.1):
         self.order, self.smoothing = order, smoothing
-        padded = [START * (order - 1) + fold(word) + END for word in words]
+        padded = [START * (order - 1) + word_key(word) + END for word in words]
         self.grams = Counter(w[i - order + 1 : i + 1] for w in padded for i in range(order - 1, len(w)))
         self.contexts: Counter[str] = Counter()
         for gram, count in self.grams.items():
@@ -50,14 +41,12 @@ class WordShape:
         as all of them (docs/results.md), in a fifth of the time to build (0.04 s)."""
         try:
             counts = read_word_list(source, codec)
-        except ValueError as err:
-            if "no word the alphabet can spell" in str(err):
-                return None
-            raise
+        except NothingSpelled:
+            return None
         return cls(sorted(counts, key=counts.__getitem__, reverse=True)[:most_frequent])
 
     def log_prob(self, text: str) -> float:
-        padded = START * (self.order - 1) + fold(text) + END
+        padded = START * (self.order - 1) + word_key(text) + END
         total = 0.0
         for i in range(self.order - 1, len(padded)):
             gram = padded[i - self.order + 1 : i + 1]
