@@ -61,6 +61,19 @@ def test_text_sits_on_the_fonts_baseline_whatever_its_letters():
     assert ascent - 2 <= low.max() <= ascent  # no descender: the ink ends on the baseline
 
 
+def test_sizes_between_raster_sizes_are_the_next_raster_scaled_down():
+    sizes = (24, 25, 31, 32, 45, 64)
+    draw.load_font.cache_clear()
+    drawn = {size: draw.draw_sized("Hamburg", ROBOTO, size) for size in sizes}
+    assert draw.load_font.cache_info().misses == 4  # rasterised at 24, 32, 48 and 64 px only
+    assert [draw.raster_size(size) for size in sizes] == [24, 32, 32, 32, 48, 64]
+    for size, coverage in drawn.items():
+        exact = draw.draw_text("Hamburg", draw.load_font(ROBOTO, size))
+        assert abs(coverage.shape[0] - exact.shape[0]) <= 1 and abs(coverage.shape[1] - exact.shape[1]) <= 2
+        # As alike as two exact sizes a pixel apart (0.86-0.97 in Roboto; another word: < 0.5).
+        assert similarity(exact, coverage) > 0.75 and 0 <= coverage.min() and coverage.max() <= 1
+
+
 def test_bends_and_tilts_move_the_text_without_losing_it():
     coverage = draw.draw_text("curves", draw.load_font(ROBOTO, 40))
     rng = random.Random(0)

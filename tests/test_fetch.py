@@ -106,3 +106,22 @@ def test_wallpapers_come_one_size_each_with_the_package_licence(tmp_path):
         assert kite.size == (1820, 1024) and min(elephants.size) == 1024  # the largest size, shrunk
     with pytest.raises(ValueError, match="not a Debian package"):
         fetch.deb_data(b"PK\x03\x04")
+
+
+def test_photos_fetches_every_package_unless_named_and_names_an_unknown_one(tmp_path, monkeypatch, capsys):
+    asked = []
+
+    def fake_fetch(name, into):
+        asked.append(name)
+        (into / name).mkdir(parents=True)
+        return into / name
+
+    monkeypatch.setattr(fetch, "fetch_package", fake_fetch)
+    fetch.main(["photos", "--into", str(tmp_path / "all")])  # what `make photos` runs
+    assert asked == list(fetch.PACKAGES)
+    asked.clear()
+    fetch.main(["photos", "mate-backgrounds", "--into", str(tmp_path / "one")])
+    assert asked == ["mate-backgrounds"]
+    with pytest.raises(SystemExit):
+        fetch.main(["photos", "kde-wallpapers"])
+    assert "kde-wallpapers" in capsys.readouterr().err

@@ -186,6 +186,11 @@ def test_mixing_renders_with_real_folders_holds_out_the_same_real_images(train_c
     assert held and not held & trained  # held-out images never train
     real = np.isin(np.arange(len(dm.train_set)), np.arange(dm.train_set.offsets[1], len(dm.train_set)))
     assert dm.train_set.draw_weights[real].sum() == pytest.approx(0.25)
+    # Evaluating a mixture's checkpoint (evaluate.py) renders its test set alone.
+    tested = instantiate(train_cfg(*mix, f"data.real_roots=[{gt_folder}]", f"data.cache_dir={tmp_path / 'new'}").data)
+    tested.prepare_data(splits=("test",))
+    tested.setup("test")
+    assert tested.train_set is None and tested.test_sets[name].names == alone.test_sets[name].names
     # Trained on the mixture, tested on each held-out part and the renders' test set.
     from ocr.training import train
 

@@ -243,6 +243,7 @@ class MixDataModule(SynthDataModule):
         if self.sets.fresh:
             raise ValueError("data.fresh=true is for data=synth: a mixture draws its renders with replacement")
         self.gt_file, self.unknown_chars = gt_file, unknown_chars
+        self.real: Dataset | None = None  # the real images not held out
 
     def held_out(self, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The training and held-out indices of a real folder of ``n`` images."""
@@ -251,30 +252,29 @@ class MixDataModule(SynthDataModule):
         return np.sort(order[n_held:]), np.sort(order[:n_held])
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            rendered = self.rendered_words()
+        if self.val_set is None:
             real, held = [], {}
             for root in self.real_roots:
                 images = read_folder(root, self, "gt", self.gt_file, self.unknown_chars, test=False)
                 train_idx, held_idx = self.held_out(len(images), root.name)
                 real.append(Subset(images, train_idx))
                 held[f"{root.name}_heldout"] = Subset(images, held_idx)
-            weights = [1 - self.real_weight, self.real_weight]
-            self.train_set = Mixture(
-                [rendered, ConcatImages(real)], weights, self.draws or len(rendered) + sum(map(len, real))
-            )
-            self.val_set = ConcatImages(list(held.values()))
+            self.real, self.val_set = ConcatImages(real), ConcatImages(list(held.values()))
             tests = {
                 r.name: read_folder(r, self, "gt", self.gt_file, self.unknown_chars, test=True) for r in self.test_roots
             }
             test = StoreDataset(ImageStore(self.sets.folder("test")), name="synth_test")
             self.test_sets = {**held, "synth_test": test, **tests}
+        if stage in (None, "fit", "validate") and self.train_set is None:  # testing needs no training renders
+            rendered = self.rendered_words()
+            draws = self.draws or len(rendered) + len(self.real)
+            self.train_set = Mixture([rendered, self.real], [1 - self.real_weight, self.real_weight], draws)
             log.info(
                 "data: %d renders and %d real images (%s of each epoch's %d draws), %d held out",
                 len(rendered),
-                sum(map(len, real)),
+                len(self.real),
                 self.real_weight,
-                self.train_set.draws,
+                draws,
                 len(self.val_set),
             )
 

@@ -24,10 +24,34 @@ from PIL import Image, ImageDraw, ImageFont, features
 LAYOUT = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
 
 
+# Fonts are rasterised at sizes that are multiples of this many pixels and scaled down to
+# the size drawn: a font's first words at a new size cost three times a cached one's
+# (hinting programs, glyph tables), and 236 fonts at every size from 24 to 64 px would not
+# stay cached (a loaded size holds ~250 KB), at six sizes they do.
+RASTER_STEP = 8
+
+
 @functools.lru_cache(maxsize=2048)
 def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     """A font at a pixel size, loaded once per process (loading costs more than drawing)."""
     return ImageFont.truetype(path, size, layout_engine=LAYOUT)
+
+
+def raster_size(size: int) -> int:
+    """The size ``size`` px text is rasterised at: rounded up to a multiple of ``RASTER_STEP``."""
+    return -(-size // RASTER_STEP) * RASTER_STEP
+
+
+def draw_sized(text: str, font_path: str, size: int) -> np.ndarray:
+    """``draw_text`` of ``text`` in the font at ``size`` px, rasterised at ``raster_size``
+    and scaled down (area interpolation) by ``size / raster_size``."""
+    raster = raster_size(size)
+    coverage = draw_text(text, load_font(font_path, raster))
+    if raster == size:
+        return coverage
+    h, w = coverage.shape
+    scaled = (max(1, round(w * size / raster)), max(1, round(h * size / raster)))
+    return cv2.resize(coverage, scaled, interpolation=cv2.INTER_AREA)
 
 
 def draw_text(text: str, font: ImageFont.FreeTypeFont, pad: int = 2) -> np.ndarray:
@@ -88,8 +112,8 @@ def draw_word(text: str, font_path: str, size: int, style, rng: random.Random) -
     """The coverage of one word as the style shapes it: drawn, its baseline bent, rotated
     and seen in perspective, with the style's margins (the letters' width, weight,
     outline and shadow are ``ocr.data.layers.shape_letters``)."""
-    coverage = draw_text(text, load_font(font_path, size))
+    coverage = draw_sized(text, font_path, size)
     coverage = bend(coverage, rng.choice(style.distortions), rng)
     coverage = tilt(coverage, style.skew, style.perspective, rng)
     top, left, bottom, right = style.margins
-    return np.pad(coverage, ((top, bottom), (left, right)))
+    return cv2.copyMakeBorder(coverage, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)

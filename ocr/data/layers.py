@@ -82,9 +82,8 @@ def background(kind: str, height: int, width: int, images: tuple[Path, ...], rng
     if kind == "plain":
         return np.full((height, width), 0.5, np.float32)
     if kind == "noise":
-        return np.clip(
-            np.random.default_rng(rng.getrandbits(32)).normal(0.5, rng.uniform(0.02, 0.12), (height, width)), 0, 1
-        )
+        normal = np.random.default_rng(rng.getrandbits(32)).standard_normal((height, width), np.float32)
+        return np.clip(0.5 + normal * np.float32(rng.uniform(0.02, 0.12)), 0, 1)
     texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_crop(height, width, images, rng)
     return 0.5 + (texture - texture.mean()) * rng.uniform(0.2, 0.8)
 
@@ -245,9 +244,8 @@ def degrade(pixels: np.ndarray, style, rng: random.Random, perspective: bool = T
         pixels = _blurred(pixels, rng.uniform(0, style.blur))
     pixels = pixels * 255
     if style.noise:
-        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(
-            0, rng.uniform(0, style.noise) * 255, pixels.shape
-        )
+        sigma = np.float32(rng.uniform(0, style.noise) * 255)
+        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).standard_normal(pixels.shape, np.float32) * sigma
     pixels = np.uint8(np.clip(pixels + 0.5, 0, 255))
     if style.jpeg and rng.random() < style.jpeg:
         _, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(15, 85)])
@@ -257,5 +255,7 @@ def degrade(pixels: np.ndarray, style, rng: random.Random, perspective: bool = T
         # height (of the width, where narrower): at least 3 rows and columns stay.
         m = max(1, min(h, w) // 10)
         top, bottom, left, right = (rng.randint(0, 2 * m) for _ in range(4))
-        pixels = np.pad(pixels, m, mode="edge")[top : h + 2 * m - bottom, left : w + 2 * m - right]
+        pixels = cv2.copyMakeBorder(pixels, m, m, m, m, cv2.BORDER_REPLICATE)[
+            top : h + 2 * m - bottom, left : w + 2 * m - right
+        ]
     return np.ascontiguousarray(pixels)
