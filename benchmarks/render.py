@@ -43,7 +43,7 @@ def main() -> None:
         sets = SynthSets(**SynthSets.options({**data, "cache_dir": tmp, "count": args.count}))
         words = sets.jobs()["train"].words
         fonts = tuple(resolve_fonts(data["fonts"], cfg.model.alphabet))
-        styles = {"layered": data["style"], "pillow": {**data["style"], "renderer": "pillow"}}
+        styles = {name: {**data["style"], "renderer": name} for name in ("layered", "pillow")}
         if args.photos:
             overrides = ["experiment=english_photo", f"data.style.photos=[{args.photos}]"]
             photo = compose_config("train", overrides, Path(tmp) / "photo").data.style

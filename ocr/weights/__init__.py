@@ -5,7 +5,7 @@
 (``experiment=english_photo``); ``english_condensed.ckpt`` (condensed letters),
 ``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt`` (condensed, more fonts):
 three more runs of the recipe, the best read together as an ensemble;
-``english_real.ckpt``: ``english_start`` trained further on renders and real word crops
+``english_real.ckpt``: ``english`` trained further on renders and real word crops
 (``experiment=english_mix``), for research use (see ``README.md`` in this folder for how
 each was trained and how they score).
 """
