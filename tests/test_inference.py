@@ -34,7 +34,6 @@ SHIPPED = (
     "english_debian_condensed",
     "english_fonts621",
     "english_real",
-    "english_start",
 )
 ENSEMBLE = SHIPPED[1:4]  # the best synthetic-only reader: three of them together
 
