@@ -1,10 +1,9 @@
 """Models shipped with the package, used when no checkpoint is named.
 
-``english_condensed.ckpt`` (condensed letters), ``english_debian_condensed.ckpt`` and
-``english_fonts621.ckpt`` (condensed, more fonts): float16 checkpoints of the
-``experiment=english`` recipe, the best read together as an ensemble; ``english.ckpt``:
+``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: float16 checkpoints of the
+``experiment=english`` recipe with condensed letters and more fonts; ``english.ckpt``:
 ``english_debian_condensed`` trained further on words laid on photographs
-(``experiment=english_photo``);
+(``experiment=english_photo``), best read beside ``english_fonts621`` (an ensemble);
 ``english_real.ckpt``: ``english`` trained further on renders and real word crops
 (``experiment=english_mix``), for research use (see ``README.md`` in this folder for how
 each was trained and how they score).
