@@ -26,8 +26,8 @@ LAYOUT = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.B
 
 # Fonts are rasterised at sizes that are multiples of this many pixels and scaled down to
 # the size drawn: a font's first words at a new size cost three times a cached one's
-# (hinting programs, glyph tables), and 236 fonts at every size from 24 to 64 px would not
-# stay cached (a loaded size holds ~250 KB), at six sizes they do.
+# (hinting programs, glyph tables), and a loaded size holds ~250 KB, so 236 fonts at every
+# size from 24 to 64 px would not stay cached; at six sizes they do.
 RASTER_STEP = 8
 
 
