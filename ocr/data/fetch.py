@@ -137,6 +137,13 @@ def fetch_package(package: str, into: Path, mirror: str = MIRROR) -> Path:
     return target
 
 
+def package(name: str) -> str:
+    """``name`` if it is one of ``PACKAGES``; else the error argparse reports."""
+    if name not in PACKAGES:
+        raise argparse.ArgumentTypeError(f"unknown package {name}: choose from {', '.join(PACKAGES)}")
+    return name
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = parser.add_subparsers(dest="kind", required=True)
@@ -144,14 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     fonts.add_argument("names", nargs="+", help="npm package names without the scope, e.g. noto-sans-devanagari")
     fonts.add_argument("--into", type=Path, default=Path("data/fonts"), help="the folder of font families")
     photos = kinds.add_parser("photos", help="the wallpapers of Debian packages")
-    photos.add_argument("names", nargs="*", metavar="PACKAGE", help=f"of {', '.join(PACKAGES)} (default: all)")
+    # Checked by type, not choices: Python < 3.12 checks an omitted "*" list against choices whole.
+    photos.add_argument(
+        "names",
+        nargs="*",
+        type=package,
+        default=list(PACKAGES),
+        metavar="PACKAGE",
+        help=f"of {', '.join(PACKAGES)} (default: all)",
+    )
     photos.add_argument("--into", type=Path, default=Path("data/photos/debian"), help="the folder of photos")
     args = parser.parse_args(argv)
-    if args.kind == "photos":  # argparse's choices reject an empty list on Python < 3.12: checked here
-        unknown = [name for name in args.names if name not in PACKAGES]
-        if unknown:
-            parser.error(f"unknown package {', '.join(unknown)}: choose from {', '.join(PACKAGES)}")
-        args.names = args.names or list(PACKAGES)
     fetch, suffix = (fetch_family, "ttf") if args.kind == "fonts" else (fetch_package, "jpg")
     for name in args.names:
         try:

@@ -82,7 +82,7 @@ def background(kind: str, height: int, width: int, images: tuple[Path, ...], rng
     if kind == "plain":
         return np.full((height, width), 0.5, np.float32)
     if kind == "noise":
-        normal = np.random.default_rng(rng.getrandbits(32)).standard_normal((height, width), np.float32)
+        normal = _gaussian((height, width), rng)
         return np.clip(0.5 + normal * np.float32(rng.uniform(0.02, 0.12)), 0, 1)
     texture = quasicrystal(height, width, rng) if kind == "quasicrystal" else photo_crop(height, width, images, rng)
     return 0.5 + (texture - texture.mean()) * rng.uniform(0.2, 0.8)
@@ -212,6 +212,11 @@ def _dilated(coverage: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(coverage, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
 
 
+def _gaussian(shape: tuple[int, ...], rng: random.Random) -> np.ndarray:
+    """Standard normal float32 noise of ``shape``, seeded from ``rng``."""
+    return np.random.default_rng(rng.getrandbits(32)).standard_normal(shape, np.float32)
+
+
 def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(pixels, (0, 0), sigma) if sigma >= 0.1 else pixels
 
@@ -245,7 +250,7 @@ def degrade(pixels: np.ndarray, style, rng: random.Random, perspective: bool = T
     pixels = pixels * 255
     if style.noise:
         sigma = np.float32(rng.uniform(0, style.noise) * 255)
-        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).standard_normal(pixels.shape, np.float32) * sigma
+        pixels = pixels + _gaussian(pixels.shape, rng) * sigma
     pixels = np.uint8(np.clip(pixels + 0.5, 0, 255))
     if style.jpeg and rng.random() < style.jpeg:
         _, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(15, 85)])
