@@ -89,6 +89,62 @@ def test_bends_and_tilts_move_the_text_without_losing_it():
     assert draw.tilt(coverage, skew=0, perspective=0.0, rng=rng) is coverage
 
 
+def test_a_steep_turn_is_drawn_as_often_as_asked_and_keeps_long_words_low():
+    """``turn``: a share of the words turned by up to tens of degrees (crops of signs
+    photographed askew), but no further than rising 1.5 times their height."""
+
+    def angle(tilted: np.ndarray) -> float:  # of the ink's long axis, in degrees
+        ys, xs = np.nonzero(tilted > 0.5)
+        return abs(np.degrees(0.5 * np.arctan2(2 * np.cov(xs, ys)[0, 1], xs.var() - ys.var())))
+
+    short = draw.draw_text("SALE", draw.load_font(ROBOTO, 40))
+    rng = random.Random(0)
+    state = rng.getstate()
+    assert draw.tilt(short, 0, 0.0, rng, turn=(0.0, 30.0)) is short and rng.getstate() == state
+    angles = [angle(draw.tilt(short, 2, 0.0, rng, turn=(0.5, 30.0))) for _ in range(200)]
+    steep = np.mean([a > 3 for a in angles])
+    assert 0.35 < steep < 0.55 and max(angles) > 20  # half turned, up to 30 degrees, uniformly
+    long = draw.draw_text("MOUNTAINEERING", draw.load_font(ROBOTO, 40))
+    h, w = long.shape
+    limit = np.degrees(np.arctan(1.5 * h / w))
+    assert max(angle(draw.tilt(long, 2, 0.0, rng, turn=(1.0, 30.0))) for _ in range(50)) < limit + 1
+    for name in ("turn", "spacing"):
+        with pytest.raises(ValueError, match=f"{name}.*pillow"):
+            Style(renderer="layered", **{name: (0.5, 30.0)})
+
+
+def test_letter_spacing_moves_latin_letters_apart_and_leaves_joined_scripts_whole():
+    font = draw.load_font(ROBOTO, 40)
+    plain, spaced = draw.draw_text("SALE", font), draw.draw_text("SALE", font, spacing=12)
+    assert spaced.shape == (plain.shape[0], plain.shape[1] + 36)
+    assert spaced.sum() == pytest.approx(plain.sum(), rel=0.02)  # the same letters, moved
+    gaps = np.flatnonzero(np.diff((spaced.max(axis=0) > 0.2).astype(int)) == 1)
+    assert len(gaps) == 4  # four letters, each its own run of columns
+    for word in ("سلام", "áb"):  # Arabic joins; a combining accent sits on its letter
+        font = draw.load_font(DEJAVU, 40)
+        assert np.array_equal(draw.draw_text(word, font, spacing=12), draw.draw_text(word, font))
+
+
+def test_edges_of_the_lines_above_and_below_are_drawn_from_the_word():
+    coverage = np.zeros((50, 120), np.float32)
+    coverage[10:40] = np.random.default_rng(0).random((30, 120)) > 0.5  # ink on rows 10-39
+    (stacked, shadow), rng = layers.add_lines([coverage, None], 1.0, random.Random(1)), random.Random(1)
+    assert shadow is None and stacked.shape[1] == 120 and stacked.shape[0] > 50
+    rows = np.flatnonzero(stacked.max(axis=1) > 0.3)
+    assert rows[0] == 0 and rows[-1] == stacked.shape[0] - 1  # the parts lie at the edges, cut
+    word_rows = {coverage[r].tobytes() for r in range(10, 40)}
+    rolled = {np.roll(coverage[r], k).tobytes() for r in range(10, 40) for k in range(120)}
+    inked = [r for r in rows if stacked[r].tobytes() not in word_rows]
+    assert inked and all(stacked[r].tobytes() in rolled for r in inked)  # the word's own rows, shifted
+    same = layers.add_lines([coverage], 0.0, rng)[0]
+    assert np.array_equal(same, coverage)
+    words = ("Inn", "WORLD", "i", "-", "delicious", "42") * 3
+    style = Style(renderer="pillow", height=(24, 48), tight=0.8, lines=0.5, turn=(0.5, 30.0), spacing=(0.5, 0.5))
+    job = RenderJob(words, (ROBOTO,), style, seed=5, imgH=32, max_width=400)
+    images = [render_word(job, i) for i in range(len(words))]
+    assert all(im.shape[0] == 32 and im.shape[1] >= label_width(w) for im, w in zip(images, words))
+
+
 def photo_folder(folder: Path, count: int = 3) -> Path:
     folder.mkdir()
     rng = np.random.default_rng(0)

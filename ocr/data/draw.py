@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import unicodedata
 
 import cv2
 import numpy as np
@@ -42,11 +43,12 @@ def raster_size(size: int) -> int:
     return -(-size // RASTER_STEP) * RASTER_STEP
 
 
-def draw_sized(text: str, font_path: str, size: int) -> np.ndarray:
+def draw_sized(text: str, font_path: str, size: int, spacing: float = 0.0) -> np.ndarray:
     """``draw_text`` of ``text`` in the font at ``size`` px, rasterised at ``raster_size``
-    and scaled down (area interpolation) by ``size / raster_size``."""
+    and scaled down (area interpolation) by ``size / raster_size``; ``spacing``: extra
+    space between letters, a fraction of the size."""
     raster = raster_size(size)
-    coverage = draw_text(text, load_font(font_path, raster))
+    coverage = draw_text(text, load_font(font_path, raster), spacing=round(spacing * raster))
     if raster == size:
         return coverage
     h, w = coverage.shape
@@ -54,15 +56,25 @@ def draw_sized(text: str, font_path: str, size: int) -> np.ndarray:
     return cv2.resize(coverage, scaled, interpolation=cv2.INTER_AREA)
 
 
-def draw_text(text: str, font: ImageFont.FreeTypeFont, pad: int = 2) -> np.ndarray:
+def draw_text(text: str, font: ImageFont.FreeTypeFont, pad: int = 2, spacing: int = 0) -> np.ndarray:
     """The coverage of ``text`` in [0, 1]: the font's ascent and descent high (more where
     marks reach beyond them), the baseline where the font puts it, ``pad`` empty columns
-    on each side."""
+    on each side. ``spacing``: pixels added between letters (letter-spaced signs), for
+    alphabets drawn letter by letter (Latin, Greek, Cyrillic: no joining, no marks);
+    other text is drawn as it is."""
     left, top, right, bottom = font.getbbox(text, anchor="ls")  # from the start of the baseline
     ascent, descent = font.getmetrics()
     above, below = max(ascent, -top), max(descent, bottom)
-    canvas = Image.new("L", (max(1, right - min(0, left) + 2 * pad), above + below))
-    ImageDraw.Draw(canvas).text((pad - min(0, left), above), text, fill=255, font=font, anchor="ls")
+    spaced = spacing > 0 and len(text) > 1 and all(ord(c) < 0x0590 and not unicodedata.combining(c) for c in text)
+    extra = spacing * (len(text) - 1) if spaced else 0
+    canvas = Image.new("L", (max(1, right - min(0, left) + extra + 2 * pad), above + below))
+    pen = ImageDraw.Draw(canvas)
+    if not spaced:
+        pen.text((pad - min(0, left), above), text, fill=255, font=font, anchor="ls")
+    else:  # each letter where the font puts it (kerning kept), moved on by the spacing so far
+        for k, letter in enumerate(text):
+            x = pad - min(0, left) + font.getlength(text[:k]) + k * spacing
+            pen.text((x, above), letter, fill=255, font=font, anchor="ls")
     return np.asarray(canvas, dtype=np.float32) / 255
 
 
@@ -86,18 +98,23 @@ def bend(coverage: np.ndarray, kind: str, rng: random.Random) -> np.ndarray:
     return cv2.remap(coverage, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def tilt(coverage: np.ndarray, skew: float, perspective: float, rng: random.Random) -> np.ndarray:
-    """Rotate by up to ``skew`` degrees and move each corner by up to ``perspective`` of
-    the size (the plane of a sign seen at an angle), in one warp; the canvas is the
-    bounding box of the result."""
+def tilt(coverage: np.ndarray, skew: float, perspective: float, rng: random.Random, turn=(0.0, 0.0)) -> np.ndarray:
+    """Rotate by up to ``skew`` degrees (with probability ``turn[0]``, by up to ``turn[1]``:
+    a word on a sign photographed askew, so that it rises by at most 1.5 times its height
+    across its length) and move each corner by up to ``perspective`` of the size (the
+    plane of a sign seen at an angle), in one warp; the canvas is the bounding box of the
+    result."""
     h, w = coverage.shape
     corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     moved = corners.copy()
     if perspective and rng.random() < 0.5:
         d = perspective
         moved += np.float32([[rng.uniform(-d, d) * w, rng.uniform(-d, d) * h] for _ in range(4)])
-    if skew:
-        angle = math.radians(rng.uniform(-skew, skew))
+    limit = skew
+    if turn[0] and rng.random() < turn[0]:
+        limit = max(skew, min(turn[1], math.degrees(math.atan(1.5 * h / w))))
+    if limit:
+        angle = math.radians(rng.uniform(-limit, limit))
         c, s = math.cos(angle), math.sin(angle)
         moved = (moved - [w / 2, h / 2]) @ np.float32([[c, s], [-s, c]]) + [w / 2, h / 2]
     if np.array_equal(moved, corners):
@@ -112,8 +129,11 @@ def draw_word(text: str, font_path: str, size: int, style, rng: random.Random) -
     """The coverage of one word as the style shapes it: drawn, its baseline bent, rotated
     and seen in perspective, with the style's margins (the letters' width, weight,
     outline and shadow are ``ocr.data.layers.shape_letters``)."""
-    coverage = draw_sized(text, font_path, size)
+    spacing = 0.0
+    if style.spacing[0] and rng.random() < style.spacing[0]:
+        spacing = rng.uniform(0.05, style.spacing[1])
+    coverage = draw_sized(text, font_path, size, spacing)
     coverage = bend(coverage, rng.choice(style.distortions), rng)
-    coverage = tilt(coverage, style.skew, style.perspective, rng)
+    coverage = tilt(coverage, style.skew, style.perspective, rng, style.turn)
     top, left, bottom, right = style.margins
     return cv2.copyMakeBorder(coverage, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)

@@ -95,6 +95,8 @@ def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Rand
     word = np.ones(alpha.shape[1], np.float32)  # 1 over the word's own columns
     if style.neighbours:
         (alpha, shadow, outline), word = add_neighbours([alpha, shadow, outline], style.neighbours, rng)
+    if style.lines:
+        alpha, shadow, outline = add_lines([alpha, shadow, outline], style.lines, rng)
     h, w = alpha.shape
     contrast = rng.uniform(*style.contrast)
     low = rng.uniform(0, 1 - contrast)
@@ -195,6 +197,43 @@ def add_neighbours(layers: list, probability: float, rng: random.Random):
 
     word = np.concatenate([np.zeros(sum(left[1:])), np.ones(w), np.zeros(sum(right[1:]))]).astype(np.float32)
     return [None if layer is None else widen(layer) for layer in layers], word
+
+
+def add_lines(layers: list, probability: float, rng: random.Random) -> list:
+    """The edges of the text lines above and below, which crops of words on signs and
+    pages often hold: on each side, with ``probability``, the bottom (above) or the top
+    (below) 15-50% of the word's own ink, shifted sideways so that other letters show,
+    0.05-0.3 x the ink's height away. Returns the layers, taller; the parts lie at their
+    edges, so a crop to the ink keeps them, cut."""
+    coverage = np.maximum.reduce([layer for layer in layers if layer is not None])
+    rows = np.flatnonzero(coverage.max(axis=1) > 0.3)
+    if rows.size < 4:
+        return layers
+    h, w = coverage.shape
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    ink = bottom - top
+    parts = {}
+    for side in ("above", "below"):
+        if rng.random() < probability:
+            rows_kept = max(2, round(rng.uniform(0.15, 0.5) * ink))
+            gap = round(rng.uniform(0.05, 0.3) * ink) - (top if side == "above" else h - bottom)
+            parts[side] = (rows_kept, max(0, gap), rng.randrange(w))
+
+    def stack(layer: np.ndarray) -> np.ndarray:
+        pieces = [layer]
+        if "above" in parts:
+            rows_kept, gap, shift = parts["above"]
+            pieces = [
+                np.roll(layer[bottom - rows_kept : bottom], shift, axis=1),
+                np.zeros((gap, w), np.float32),
+                *pieces,
+            ]
+        if "below" in parts:
+            rows_kept, gap, shift = parts["below"]
+            pieces = [*pieces, np.zeros((gap, w), np.float32), np.roll(layer[top : top + rows_kept], shift, axis=1)]
+        return np.concatenate(pieces, axis=0)
+
+    return [None if layer is None else stack(layer) for layer in layers]
 
 
 def light_ramp(height: int, width: int, rng: random.Random) -> np.ndarray:

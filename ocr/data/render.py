@@ -70,6 +70,9 @@ class Style:
     outline: float = 0.0  # probability of an outline around the letters, in a grey of its own
     shadow: float = 0.0  # probability of a drop shadow or extrusion (hard or soft)
     neighbours: float = 0.0  # probability, per side, of bits of neighbouring letters
+    lines: float = 0.0  # probability, per side, of the edge of a text line above or below
+    turn: tuple[float, float] = (0.0, 0.0)  # probability and largest angle of a steeper turn than skew (pillow)
+    spacing: tuple[float, float] = (0.0, 0.0)  # probability and largest space between letters, x the size (pillow)
     lighting: float = 0.0  # probability of uneven light across the image
     photos: tuple[str, ...] = ()  # folders of photographs for the "photo" background
 
@@ -93,7 +96,12 @@ class Style:
             layers.photo_files(self.photos)  # a missing or empty folder is said now
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
-        for name in ("text_colors", "margins", "contrast", "width_scale"):
+        for name in ("turn", "spacing"):
+            if getattr(self, name)[0] and self.renderer != "pillow":
+                raise ValueError(
+                    f"style.{name} is drawn by the pillow renderer: set renderer: pillow, not {self.renderer}"
+                )
+        for name in ("text_colors", "margins", "contrast", "width_scale", "turn", "spacing"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
