@@ -52,11 +52,12 @@ def score(
     """Read every image of each set (name -> dataset, as the data modules hold them) in
     ``batches(dataset)`` (``collate``'s batches) and score the readings. An image that
     cannot be read counts as read wrong (an empty reading). Tall images of sets read
-    from files are also read turned when the recogniser asks (``Recognizer.vertical``)."""
+    from files are also read turned when the recogniser asks (``Recognizer.vertical``,
+    ``tilts``)."""
     scores, total = Scores(), TextMetrics()
     for name, dataset in sets.items():
         metrics, unreadable = TextMetrics(), []
-        source = getattr(dataset, "source", None) if recognizer.vertical is not None else None
+        source = getattr(dataset, "source", None) if recognizer.turns else None
         bar = tqdm(total=len(dataset), desc=f"evaluate {name}", unit="img", disable=not progress, leave=False)
         for batch in batches(dataset):
             pixels, widths = batch["images"].numpy(), batch["widths"].numpy()
@@ -126,7 +127,12 @@ def evaluate(cfg) -> dict:
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
     readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
     recognizer = Recognizer.combine(
-        readers, decode=dict(cfg.decode), vertical=cfg.vertical, vertical_words=cfg.vertical_words
+        readers,
+        decode=dict(cfg.decode),
+        vertical=cfg.vertical,
+        vertical_words=cfg.vertical_words,
+        tilts=cfg.tilts,
+        tilt_below=cfg.tilt_below,
     )
     datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))

@@ -54,6 +54,8 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         decode=dict(cfg.decode),
         vertical=cfg.vertical,
         vertical_words=cfg.vertical_words,
+        tilts=cfg.tilts,
+        tilt_below=cfg.tilt_below,
     )
     rows: list[tuple[str, str, float]] = []
 

@@ -21,7 +21,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ocr.data.images import image_size, open_image, pad_batch, padded_width, read_image, to_gray, to_model_input
+from ocr.data.images import (
+    image_size,
+    open_image,
+    pad_batch,
+    padded_width,
+    read_image,
+    to_gray,
+    to_model_input,
+    untilt,
+)
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
 from ocr.text import BLANK, CTCCodec, best_path_numpy
@@ -175,6 +184,11 @@ class Recognizer:
     confident and the most like words of ``vertical_words`` (a word list as
     ``decode.lexicon`` names it; see ``turn_scores``); the upright one on a tie, so that
     a tall "I" stays an "I". None: images are read as they are.
+
+    ``tilts``: angles (degrees) at which a word may lie turned inside its crop, as in
+    crops of signs photographed askew; each image read with a confidence below
+    ``tilt_below`` is also read levelled at each of them, both ways (``untilt``), and
+    the view kept as for ``vertical``. None or empty: off.
     """
 
     def __init__(
@@ -187,6 +201,8 @@ class Recognizer:
         decode: dict | None = None,
         vertical: float | None = 1.0,
         vertical_words: str | Path | list[str] | None = "english",
+        tilts: Sequence[float] | None = None,
+        tilt_below: float = 1.0,
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
         ``batch_size``: images per model call; None: the backend's (``BATCH_SIZE``)."""
@@ -196,6 +212,10 @@ class Recognizer:
         self.backend, self.codec, self.imgH = self.backends[0], codec, imgH
         self.batch_size = batch_size or self.backend.batch_size
         self.max_width, self.vertical, self.vertical_words = max_width, vertical, vertical_words
+        self.tilts = sorted({a for t in tilts or () for a in (float(t), -float(t)) if a})
+        if any(abs(a) >= 45 for a in self.tilts):
+            raise ValueError(f"tilts must lie between 0 and 45 degrees (beyond, use vertical), got {list(tilts)}")
+        self.tilt_below = tilt_below
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -314,6 +334,12 @@ class Recognizer:
         readings = self.read_prepared([self.prepare(image) for image in images])
         return self.read_turned(readings, images)
 
+    @property
+    def turns(self) -> bool:
+        """Whether images are also read turned (``vertical`` or ``tilts``): ``read_turned``
+        then needs their sources."""
+        return self.vertical is not None or bool(self.tilts)
+
     def is_tall(self, image) -> bool:
         """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
         read turned too."""
@@ -322,21 +348,37 @@ class Recognizer:
         width, height = image_size(image)
         return width > 0 and height >= self.vertical * width
 
+    def views(self, image, reading: Reading) -> list[np.ndarray]:
+        """The prepared views of ``image`` to choose a reading from, upright first: a tall
+        image turned a quarter clockwise and anticlockwise; one read with little
+        confidence levelled at each of ``tilts``; else none."""
+        if type(image).__module__.startswith("torch"):
+            return []
+        if self.is_tall(image):
+            gray = to_gray(open_image(image))
+            turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
+        elif self.tilts and reading.confidence < self.tilt_below:
+            gray = to_gray(open_image(image))
+            turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
+        else:
+            return []
+        return [to_model_input(view, self.imgH, self.max_width) for view in turned] if len(turned) > 1 else []
+
     def read_turned(self, readings: list[Reading], images: Sequence) -> list[Reading]:
-        """``readings`` of ``images`` read upright, each tall image (``is_tall``) read
-        again turned a quarter clockwise and anticlockwise; of its three readings, the one
-        most likely the right way up is kept (see ``turn_scores``)."""
-        tall = [i for i, image in enumerate(images) if self.is_tall(image)]
-        if not tall:
+        """``readings`` of ``images`` read upright, with the images that ``views`` turns
+        read again: of each one's views, the one most likely the right way up is kept
+        (see ``turn_scores``), the upright one on a tie."""
+        if not self.turns:
             return readings
-        views = []  # of each tall image: upright, clockwise, anticlockwise
-        for i in tall:
-            gray = to_gray(open_image(images[i]))
-            views += [
-                to_model_input(np.ascontiguousarray(np.rot90(gray, k)), self.imgH, self.max_width) for k in (0, -1, 1)
-            ]
-        best = np.argmax(self.turn_scores(views).reshape(-1, 3), axis=1)  # the first of equals: upright
-        won = [(i, views[3 * n + b]) for n, (i, b) in enumerate(zip(tall, best)) if b]  # upright is read already
+        groups = [(i, views) for i, image in enumerate(images) if (views := self.views(image, readings[i]))]
+        if not groups:
+            return readings
+        scores = iter(self.turn_scores([view for _, views in groups for view in views]))
+        won = []  # the upright views are read already
+        for i, views in groups:
+            best = int(np.argmax([next(scores) for _ in views]))  # the first of equals: upright
+            if best:
+                won.append((i, views[best]))
         readings = list(readings)
         for (i, _), reading in zip(won, self.read_prepared([view for _, view in won])):
             readings[i] = reading

@@ -8,6 +8,7 @@ same pixels.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,6 +108,29 @@ def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:
         return np.ascontiguousarray(gray)
     resized = Image.fromarray(gray).resize((width, imgH), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def untilt(gray: np.ndarray, degrees: float, margin: float = 0.1) -> np.ndarray | None:
+    """The word of ``gray`` levelled, taken as turned by ``degrees`` (anticlockwise: rising
+    to the right) inside its upright bounding box, as crops of signs photographed askew
+    are: the crop is turned back around its centre and cut to the word's own box, whose length L and
+    height T follow from the crop's w = L cos + T sin and h = L sin + T cos, with
+    ``margin`` x T on each side. None where no word so turned fits the crop."""
+    import cv2
+
+    h, w = gray.shape
+    c, s = math.cos(math.radians(abs(degrees))), math.sin(math.radians(abs(degrees)))
+    det = c * c - s * s
+    if det <= 0.1:  # near 45 degrees length and height cannot be told apart
+        return None
+    length, thickness = (w * c - h * s) / det, (h * c - w * s) / det
+    if length < 4 or thickness < 4:
+        return None
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), -degrees, 1.0)  # clockwise by degrees
+    level = cv2.warpAffine(gray, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x, y = (w - length) / 2 - margin * thickness, (h - thickness) / 2 - margin * thickness
+    left, top = max(0, int(x)), max(0, int(y))
+    return np.ascontiguousarray(level[top : h - top, left : w - left])
 
 
 def pad_to_width(image: np.ndarray, width: int) -> np.ndarray:
