@@ -143,6 +143,14 @@ def test_last_checkpoint_is_written_every_epoch_even_without_improvement(train_c
     assert load_checkpoint(tmp_path / "checkpoints" / "best.ckpt")["epoch"] == 0  # lr 0: never better
 
 
+def test_a_run_that_stops_mid_epoch_ends_cleanly_with_its_checkpoint(train_cfg, tmp_path):
+    """``trainer.max_steps`` short of an epoch (a large streamed data.count): no validation
+    has run when training stops, and early stopping must not fail for want of its metric."""
+    _, objects = train(train_cfg("trainer.max_steps=3", "test=false"))
+    assert objects["trainer"].global_step == 3
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 3
+
+
 def test_missing_resume_checkpoint_is_a_clear_error(train_cfg, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.ckpt"):
         train(train_cfg(f"ckpt_path={tmp_path / 'nowhere.ckpt'}"))
