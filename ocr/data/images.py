@@ -116,7 +116,7 @@ def untilt(gray: np.ndarray, degrees: float, margin: float = 0.1) -> np.ndarray 
     are: the crop is turned back around its centre and cut to the word's own box, whose length L and
     height T follow from the crop's w = L cos + T sin and h = L sin + T cos, with
     ``margin`` x T on each side. None where no word so turned fits the crop."""
-    import cv2
+    import cv2  # here: reading without tilts (predict.py's start) does without OpenCV
 
     h, w = gray.shape
     c, s = math.cos(math.radians(abs(degrees))), math.sin(math.radians(abs(degrees)))
