@@ -367,7 +367,8 @@ class Recognizer:
     def read_turned(self, readings: list[Reading], images: Sequence) -> list[Reading]:
         """``readings`` of ``images`` read upright, with the images that ``views`` turns
         read again: of each one's views, the one most likely the right way up is kept
-        (see ``turn_scores``), the upright one on a tie."""
+        (see ``turn_scores``), the upright one on a tie; with a word prior (``lexicon``,
+        ``dictionary``), only where the decoder is also surer of it than of the upright."""
         if not self.turns:
             return readings
         groups = [(i, views) for i, image in enumerate(images) if (views := self.views(image, readings[i]))]
@@ -381,7 +382,10 @@ class Recognizer:
                 won.append((i, views[best]))
         readings = list(readings)
         for (i, _), reading in zip(won, self.read_prepared([view for _, view in won])):
-            readings[i] = reading
+            # A word prior's confidence scores whole words, alike in any view: the upright
+            # reading stays where it is surer (a greedy one counts blank frames: it cannot tell).
+            if not self.decoder.uses_views or reading.confidence > readings[i].confidence:
+                readings[i] = reading
         return readings
 
     def turn_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
