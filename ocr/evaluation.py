@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ocr.files import atomic_write, write_json, write_tsv
 from ocr.metrics import TextMetrics, edit_distance
-from ocr.recognizer import Recognizer
+from ocr.recognizer import Recognizer, turning_options
 from ocr.report import format_table
 from ocr.visualize import prediction_grid
 
@@ -126,14 +126,7 @@ def evaluate(cfg) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
     readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
-    recognizer = Recognizer.combine(
-        readers,
-        decode=dict(cfg.decode),
-        vertical=cfg.vertical,
-        vertical_words=cfg.vertical_words,
-        tilts=cfg.tilts,
-        tilt_below=cfg.tilt_below,
-    )
+    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), **turning_options(cfg))
     datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
     write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(models)}, cfg.grid_size, cfg.seed)

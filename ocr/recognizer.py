@@ -172,6 +172,15 @@ class OnnxBackend:
         return self.session.run(None, inputs)[0]
 
 
+# The reading options that predict.yaml and evaluate.yaml share with the Recognizer.
+TURNING = ("vertical", "vertical_words", "tilts", "tilt_below")
+
+
+def turning_options(cfg) -> dict:
+    """The ``TURNING`` options of an entry point's config, as ``Recognizer`` takes them."""
+    return {name: cfg[name] for name in TURNING}
+
+
 class Recognizer:
     """A recogniser ready for inference: batching by width, decoding as configured.
 
