@@ -218,7 +218,9 @@ def main() -> None:
     start = time.perf_counter()
     datamodule.prepare_data()
     rate["render, all cores"] = (train_images + 64) / (time.perf_counter() - start)
-    part = RenderJob(job.words[:one_proc], job.fonts, job.style, job.seed, job.imgH, job.max_width)
+    part = RenderJob(
+        tuple(job.words[i] for i in range(one_proc)), job.fonts, job.style, job.seed, job.imgH, job.max_width
+    )
     start = time.perf_counter()
     render_store(part, workdir / "one-process", workers=1)
     rate["render, 1 process"] = one_proc / (time.perf_counter() - start)

@@ -23,9 +23,11 @@ def output_frames(width):
     return width // 4 + 1
 
 
-def min_width(frames: int) -> int:
-    """The narrowest input width giving at least ``frames`` CTC frames."""
-    return max(4 * (frames - 1), 8)
+def min_width(frames):
+    """The narrowest input width giving at least ``frames`` CTC frames; works on ints and
+    on integer arrays alike."""
+    width = 4 * (frames - 1)
+    return max(width, 8) if isinstance(width, int) else width.clip(min=8)
 
 
 def min_frames(text: str) -> int:

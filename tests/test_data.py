@@ -17,7 +17,7 @@ from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_f
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
-from ocr.data.words import alphabet_of, draw_words, load_vocabulary, split_vocabulary, words_path
+from ocr.data.words import Texts, alphabet_of, draw_words, load_vocabulary, split_vocabulary, words_path
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
@@ -134,12 +134,11 @@ def test_wordfreq_lists_keep_the_main_script_and_the_characters_seen_often():
 def test_lines_join_drawn_words_within_their_length_and_need_the_space(train_cfg):
     from hydra.utils import instantiate
 
-    from ocr.data.words import join_lines
-
-    texts = [f"w{i:03d}" for i in range(400)]  # 4 characters each
-    lines = join_lines(texts, 50, 3, (2, 6), 14)
+    words = [f"w{i:03d}" for i in range(400)]  # 4 characters each
+    lines = list(Texts(words, 50, 3, line_words=(2, 6), max_line_length=14))
     assert len(lines) == 50 and all(1 <= len(line.split(" ")) <= 3 and len(line) <= 14 for line in lines)
-    assert " ".join(lines).split(" ") == sorted(" ".join(lines).split(" "))  # in order, none twice
+    drawn = " ".join(lines).split(" ")
+    assert len(set(drawn)) == len(drawn) and max(len(line.split(" ")) for line in lines) == 3  # none twice
     cfg = train_cfg("experiment=english_lines", "data.count=30", "data.test_count=5")
     sets = instantiate(cfg.data).sets
     train_lines, test_lines = sets.jobs()["train"].words, sets.jobs()["test"].words
@@ -176,6 +175,35 @@ def test_word_lengths_weight_the_drawn_words():
     assert draw_words(words, 50, seed=0, lengths=[0, 1]) == draw_words(words, 50, seed=0, lengths=[0, 1])
     with pytest.raises(ValueError, match="word_lengths"):
         draw_words(words, 5, seed=0, lengths=[1])  # no one-letter word
+
+
+def test_texts_are_drawn_per_image_whatever_the_set_size():
+    """Text ``i`` depends on the seed and ``i`` alone: a ten-million-image set draws its
+    texts as they are rendered, and its first ones are a small set's; widths for batching
+    come without drawing a text (exact for words as they are)."""
+    words = [f"{c}" * n for c in "abcdefghij" for n in (1, 2, 3, 8)]
+    alphabet = "abcdefghijABCDEFGHIJ0123456789.,!?()'\"%#$@:;[] "
+    recipes = [
+        {},
+        {"lengths": [1, 3, 0, 0, 0, 0, 0, 1]},
+        {"mix": {"words": 0.5, "numbers": 0.2, "punctuated": 0.3}, "case": {"lower": 1, "upper": 1}},
+        {"line_words": (1, 4), "max_line_length": 12, "mix": {"words": 1.0, "alphanumeric": 0.5}},
+    ]
+    for recipe in recipes:
+        large = Texts(words, 10**7, 5, alphabet=alphabet, **recipe)
+        small = Texts(words, 300, 5, alphabet=alphabet, **recipe)
+        assert len(large) == 10**7 and list(small) == [large[i] for i in range(300)]
+        assert large[-1] == large[10**7 - 1] and all(set(text) <= set(alphabet) for text in small)
+        assert list(small) == list(Texts(words, 300, 5, alphabet=alphabet, **recipe))  # deterministic
+        assert list(small) != list(Texts(words, 300, 6, alphabet=alphabet, **recipe))
+        assert small.widths().shape == (300,) and (small.widths() >= 8).all()
+    plain = Texts(words, 300, 5)
+    assert list(plain.widths()) == [label_width(text) for text in plain]
+    mixed = Texts(words, 300, 5, alphabet=alphabet, **recipes[2])
+    assert {text for text in mixed if not text.isalpha()} and {text for text in mixed if text.isupper()}
+    assert Texts(words, 10, 5).recipe() != Texts(words, 10, 6).recipe() != Texts(words[1:], 10, 5).recipe()
+    with pytest.raises(IndexError):
+        plain[300]
 
 
 def test_fonts_that_draw_lower_case_as_capitals_are_left_out():

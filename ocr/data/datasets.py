@@ -3,6 +3,7 @@ imgH, for batching by width), ``names`` (for reports) and items ``(index, image,
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from ocr.data.batching import Item
 from ocr.data.images import ImageError, header_width, pad_to_width, read_image
 from ocr.data.render import RenderJob, render_word
 from ocr.data.store import ImageStore
+from ocr.data.words import Texts
 from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,11 @@ class RenderedWords(Dataset):
 
     def __init__(self, job: RenderJob, name: str = "synth", fresh: bool = False):
         self.job, self.name, self.fresh = job, name, fresh
-        self.labels = list(job.words)
-        self.widths = np.array([label_width(word) for word in self.labels], dtype=np.int64)
+        self.labels = job.words
+        if isinstance(job.words, Texts):  # estimated without drawing the texts
+            self.widths = job.words.widths()
+        else:
+            self.widths = np.array([label_width(word) for word in self.labels], dtype=np.int64)
 
     @property
     def names(self) -> list[str]:
@@ -114,9 +119,13 @@ class ConcatImages(Dataset):
     def __init__(self, parts: Sequence[Dataset]):
         self.parts = list(parts)
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
-        self.labels = [label for p in self.parts for label in p.labels]
         self.widths = np.concatenate([p.widths for p in self.parts])
         self.name = "+".join(p.name for p in self.parts)
+
+    @functools.cached_property
+    def labels(self) -> list[str]:
+        """Looked up when first asked for (rendered texts are drawn then)."""
+        return [label for p in self.parts for label in p.labels]
 
     @property
     def names(self) -> list[str]:
@@ -154,10 +163,15 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray):
         self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
-        self.labels = [dataset.labels[i] for i in self.indices]
         self.widths = np.asarray(dataset.widths)[self.indices]
         self.name = dataset.name
         self.fresh = getattr(dataset, "fresh", False)
+
+    @functools.cached_property
+    def labels(self) -> list[str]:
+        """Looked up when first asked for (rendered texts are drawn then)."""
+        labels = self.dataset.labels
+        return [labels[i] for i in self.indices]
 
     @property
     def names(self) -> list[str]:

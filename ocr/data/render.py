@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from ocr.data import draw, layers, store
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator, trdg_folder
+from ocr.data.words import Texts
 from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Style:
 class RenderJob:
     """Everything that determines a rendered set's pixels (its cache key is made of it)."""
 
-    words: tuple[str, ...]
+    words: Sequence[str]  # a tuple, or ``ocr.data.words.Texts`` drawn as they are rendered
     fonts: tuple[str, ...]
     style: Style
     seed: int
@@ -122,7 +123,8 @@ class RenderJob:
         import json
 
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
-        parts = [list(self.words), fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra]
+        words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
+        parts = [words, fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra]
         if self.style.renderer != "trdg":
             parts.append(LOOK_VERSION)
         blob = json.dumps(parts, sort_keys=True)

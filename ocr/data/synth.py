@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocr.data.fonts import resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
-from ocr.data.words import draw_words, join_lines, load_vocabulary, mixed_texts, split_vocabulary
+from ocr.data.words import Texts, load_vocabulary, split_vocabulary
 from ocr.options import check_number
 from ocr.text import check_alphabet
 
@@ -95,22 +95,23 @@ class SynthSets:
             }
         return self._jobs
 
-    def draw(self, words: list[str], count: int, seed: int) -> tuple[str, ...]:
-        """The texts of ``count`` images: words as they are (the blog post), or a ``texts``
-        mix; with ``line_words`` above one, lines of them joined by spaces."""
-        lines = self.line_words != (1, 1)
-        n = count * self.line_words[1] if lines else count
-        if not self.texts:
-            texts = draw_words(words, n, seed, self.word_lengths)
-        else:
-            texts = mixed_texts(
-                words, n, seed, self.texts, self.case or {"as_is": 1.0}, self.alphabet, self.word_lengths
-            )
-        if lines:
-            if " " not in self.alphabet:
-                raise ValueError("data.line_words joins words by spaces: model.alphabet must hold the space")
-            texts = join_lines(texts, count, seed, self.line_words, self.max_line_length)
-        return tuple(texts)
+    def draw(self, words: list[str], count: int, seed: int) -> Texts:
+        """The texts of ``count`` images, drawn as they are rendered (``Texts``): words as
+        they are (the blog post), or a ``texts`` mix; with ``line_words`` above one, lines
+        of them joined by spaces."""
+        if self.line_words != (1, 1) and " " not in self.alphabet:
+            raise ValueError("data.line_words joins words by spaces: model.alphabet must hold the space")
+        return Texts(
+            words,
+            count,
+            seed,
+            self.word_lengths,
+            self.texts,
+            self.case,
+            self.alphabet,
+            self.line_words,
+            self.max_line_length,
+        )
 
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"

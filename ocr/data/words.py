@@ -4,14 +4,18 @@ into training and test words that never meet, and draw the words of each image."
 from __future__ import annotations
 
 import codecs
-import itertools
+import hashlib
 import logging
 import random
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ocr.data.trdg_compat import trdg_folder
+from ocr.geometry import label_width, min_width
 
 log = logging.getLogger(__name__)
 
@@ -136,33 +140,39 @@ def split_vocabulary(words: list[str], test_count: int, seed: int) -> tuple[list
 
 
 def draw_words(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> list[str]:
-    """``count`` words for ``count`` images: all distinct while the vocabulary lasts, then
-    each word again in a fresh order (so that no word appears twice more than another).
+    """``count`` words for ``count`` images, as :func:`draw_word_indices` draws them."""
+    return [words[k] for k in draw_word_indices(words, count, seed, lengths)]
+
+
+def draw_word_indices(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> np.ndarray:
+    """Indices into ``words`` of the words of ``count`` images: all distinct while the
+    vocabulary lasts, then each word again in a fresh order (so that no word appears
+    twice more than another). Image ``i``'s word depends on ``seed`` and ``i`` alone: the
+    first images of a larger set are those of a smaller one.
 
     ``lengths``: weights of word lengths 1, 2, 3, ... (a dictionary holds mostly long
     words, running text and signs mostly short ones). Each image draws a length by these
     weights (among the lengths the vocabulary has), then the next word of that length.
     """
-    rng = random.Random(seed)
-    if lengths:
-        by_length: dict[int, list[str]] = {}
-        for word in words:
-            by_length.setdefault(len(word), []).append(word)
-        sizes = [n for n in range(1, len(lengths) + 1) if n in by_length and lengths[n - 1] > 0]
-        if not sizes:
-            raise ValueError(f"data.word_lengths {lengths} gives no weight to a length the vocabulary has")
-        picks = rng.choices(sizes, weights=[lengths[n - 1] for n in sizes], k=count)
-        streams = {n: _cycle(by_length[n], rng) for n in sizes}
-        return [next(streams[n]) for n in picks]
-    return list(itertools.islice(_cycle(words, rng), count))
+    if not lengths:
+        return _cycled(len(words), count, np.random.default_rng([seed, 0]))
+    word_lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    sizes = [n for n in range(1, len(lengths) + 1) if lengths[n - 1] > 0 and (word_lengths == n).any()]
+    if not sizes:
+        raise ValueError(f"data.word_lengths {lengths} gives no weight to a length the vocabulary has")
+    weights = np.array([lengths[n - 1] for n in sizes], dtype=np.float64)
+    picks = np.random.default_rng([seed, 1]).choice(len(sizes), size=count, p=weights / weights.sum())
+    drawn = np.empty(count, dtype=np.int32)
+    for k, n in enumerate(sizes):
+        images, of_length = np.flatnonzero(picks == k), np.flatnonzero(word_lengths == n)
+        drawn[images] = of_length[_cycled(len(of_length), len(images), np.random.default_rng([seed, 2, n]))]
+    return drawn
 
 
-def _cycle(words: list[str], rng: random.Random):
-    """The words in a fresh random order, again and again."""
-    while True:
-        batch = list(words)
-        rng.shuffle(batch)
-        yield from batch
+def _cycled(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` indices of ``range(n)``: a fresh permutation of it, again and again."""
+    rounds = [rng.permutation(n).astype(np.int32) for _ in range(-(-count // n))]
+    return np.concatenate(rounds)[:count] if rounds else np.zeros(0, dtype=np.int32)
 
 
 # Punctuation that clings to words on signs and in print, with the side it sits on.
@@ -201,28 +211,16 @@ def _alphanumeric(rng: random.Random) -> str:
     return "".join(rng.choice(letters + "0123456789") for _ in range(rng.randint(3, 8)))
 
 
-def mixed_texts(
-    words: list[str],
-    count: int,
-    seed: int,
-    mix: dict[str, float],
-    case: dict[str, float],
-    alphabet: str,
-    lengths: list[float] | None = None,
-) -> list[str]:
-    """``count`` texts drawn as ``mix`` says: ``words`` (in a case style drawn from ``case``),
-    ``numbers``, ``alphanumeric`` codes and ``punctuated`` words; those the alphabet
-    cannot spell are drawn again. ``lengths``: as in :func:`draw_words`."""
-    unknown = set(mix) - {"words", "numbers", "alphanumeric", "punctuated"}
-    if unknown:
-        raise ValueError(f"data.texts: unknown kinds {sorted(unknown)}")
-    rng = random.Random(seed)
-    pool = draw_words(words, count, seed, lengths)
-    allowed, texts = set(alphabet), []
+KINDS = ("words", "numbers", "alphanumeric", "punctuated")
+
+
+def mixed_text(word: str, rng: random.Random, mix: dict[str, float], case: dict[str, float], allowed: set) -> str:
+    """A text drawn as ``mix`` says: ``word`` (in a case style drawn from ``case``), a
+    number, an alphanumeric code or the word punctuated; one the alphabet (``allowed``)
+    cannot spell is drawn again, and after many tries the word as it is stands."""
     kinds, weights = list(mix), list(mix.values())
-    while len(texts) < count:
-        kind = rng.choices(kinds, weights=weights)[0]
-        word = _cased(pool[len(texts)], case, rng)
+    for _ in range(100):
+        kind, cased = rng.choices(kinds, weights=weights)[0], _cased(word, case, rng)
         if kind == "numbers":
             text = _number(rng)
         elif kind == "alphanumeric":
@@ -230,31 +228,100 @@ def mixed_texts(
         elif kind == "punctuated":
             side = rng.random()
             if side < 0.5:
-                text = word + rng.choice(_AFTER)
+                text = cased + rng.choice(_AFTER)
             elif side < 0.7:
-                text = rng.choice(_BEFORE) + word
+                text = rng.choice(_BEFORE) + cased
             else:
                 pair = rng.choice(_AROUND)
-                text = pair[0] + word + pair[1]
+                text = pair[0] + cased + pair[1]
         else:
-            text = word
+            text = cased
         if set(text) <= allowed:
-            texts.append(text)
-    return texts
+            return text
+    return word
 
 
-def join_lines(texts: list[str], count: int, seed: int, words: tuple[int, int], max_length: int) -> list[str]:
-    """``count`` lines of ``texts`` taken in order, each of a number of them drawn from
-    ``words`` (min, max) joined by spaces, and cut back to whole texts within
-    ``max_length`` characters (one text at least). ``texts`` must hold ``count * max``."""
-    low, high = words
-    if not 1 <= low <= high:
-        raise ValueError(f"data.line_words must be [min, max] with 1 <= min <= max, got {list(words)}")
-    rng, lines, taken = random.Random(seed), [], 0
-    for _ in range(count):
-        parts = texts[taken : taken + rng.randint(low, high)]
-        taken += len(parts)
-        while len(parts) > 1 and len(" ".join(parts)) > max_length:
+class Texts(Sequence):
+    """The texts of ``count`` images, each drawn when it is asked for: text ``i`` depends
+    on ``seed`` and ``i`` alone, so a set of any size costs next to nothing until its
+    images are rendered (and the first texts of a large set are those of a small one).
+
+    The words are drawn up front as indices (:func:`draw_word_indices`, 4 bytes an
+    image); ``mix`` turns image ``i``'s word into another text (:func:`mixed_text`, from
+    ``case`` and the ``alphabet``); ``line_words`` (min, max) above one joins that many
+    words, drawn for each image, by spaces, cut back to whole words within
+    ``max_line_length`` characters (one word at least).
+    """
+
+    def __init__(
+        self,
+        words: list[str],
+        count: int,
+        seed: int,
+        lengths: list[float] | None = None,
+        mix: dict[str, float] | None = None,
+        case: dict[str, float] | None = None,
+        alphabet: str = "",
+        line_words: tuple[int, int] = (1, 1),
+        max_line_length: int = 100,
+    ):
+        low, high = line_words
+        if not 1 <= low <= high:
+            raise ValueError(f"data.line_words must be [min, max] with 1 <= min <= max, got {list(line_words)}")
+        unknown = set(mix or {}) - set(KINDS)
+        if unknown:
+            raise ValueError(f"data.texts: unknown kinds {sorted(unknown)}")
+        self.words, self.count, self.seed, self.lengths = words, count, seed, lengths
+        self.mix, self.case, self.allowed = mix, case or {"as_is": 1.0}, set(alphabet)
+        self.low, self.slots, self.max_line_length = low, high, max_line_length
+        self.indices = draw_word_indices(words, count * high, seed, lengths)  # words of image i: i * high, ...
+        self.line_words = np.random.default_rng([seed, 3]).integers(low, high + 1, size=count, dtype=np.int8)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> str:
+        if not -self.count <= i < self.count:
+            raise IndexError(f"text {i} of {self.count}")
+        i %= self.count
+        first = i * self.slots
+        if self.slots == 1:
+            return self._text(first)
+        parts = [self._text(first + k) for k in range(self.line_words[i])]
+        while len(parts) > 1 and len(" ".join(parts)) > self.max_line_length:
             parts.pop()
-        lines.append(" ".join(parts))
-    return lines
+        return " ".join(parts)
+
+    def _text(self, slot: int) -> str:
+        word = self.words[self.indices[slot]]
+        if not self.mix:
+            return word
+        return mixed_text(word, random.Random(self.seed * 2_000_003 + slot), self.mix, self.case, self.allowed)
+
+    def widths(self) -> np.ndarray:
+        """Every image's width for batching, without drawing the texts: the width its
+        words' frames need (``ocr.geometry.label_width``), exact for words as they are,
+        the word's for a text ``mix`` made of it (a number or code drawn instead of a
+        word is batched with the word)."""
+        word_widths = np.fromiter(map(label_width, self.words), dtype=np.int64, count=len(self.words))
+        if self.slots == 1:
+            return word_widths[self.indices]
+        lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+        taken = np.arange(self.slots) < self.line_words[:, None]  # (count, slots)
+        chars = (lengths[self.indices].reshape(self.count, self.slots) * taken).sum(1) + self.line_words - 1
+        return min_width(np.minimum(chars, self.max_line_length))
+
+    def recipe(self) -> dict:
+        """What determines the texts, for a cache key (the words by a digest)."""
+        digest = hashlib.sha256("\n".join(self.words).encode()).hexdigest()
+        return {
+            "words": digest,
+            "count": self.count,
+            "seed": self.seed,
+            "lengths": self.lengths,
+            "mix": self.mix,
+            "case": self.case if self.mix else None,
+            "alphabet": "".join(sorted(self.allowed)) if self.mix else None,
+            "line_words": [self.low, self.slots] if self.slots > 1 else None,
+            "max_line_length": self.max_line_length if self.slots > 1 else None,
+        }
