@@ -51,9 +51,9 @@ def score(
 ) -> Scores:
     """Read every image of each set (name -> dataset, as the data modules hold them) in
     ``batches(dataset)`` (``collate``'s batches) and score the readings. An image that
-    cannot be read counts as read wrong (an empty reading). Tall images of sets read
-    from files are also read turned when the recogniser asks (``Recognizer.vertical``,
-    ``tilts``)."""
+    cannot be read counts as read wrong (an empty reading). Images of sets read from
+    files are also read turned, levelled or stretched when the recogniser asks
+    (``Recognizer.vertical``, ``tilts``, ``stretches``)."""
     scores, total = Scores(), TextMetrics()
     for name, dataset in sets.items():
         metrics, unreadable = TextMetrics(), []

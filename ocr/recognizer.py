@@ -52,7 +52,8 @@ class Reading:
 
 
 def stretch(pixels, factor: float):
-    """A padded batch ``(B, 1, H, W)``, numpy or torch, widened by ``factor`` (linear)."""
+    """A padded batch ``(B, 1, H, W)`` or an image ``(H, W)``, numpy or torch, widened by
+    ``factor`` (linear)."""
     if factor == 1:
         return pixels
     width = pixels.shape[-1]
@@ -173,7 +174,7 @@ class OnnxBackend:
 
 
 # The reading options that predict.yaml and evaluate.yaml share with the Recognizer.
-TURNING = ("vertical", "vertical_words", "tilts", "tilt_below")
+TURNING = ("vertical", "vertical_words", "tilts", "stretches", "tilt_below")
 
 
 def turning_options(cfg) -> dict:
@@ -197,7 +198,9 @@ class Recognizer:
     ``tilts``: angles (degrees) at which a word may lie turned inside its crop, as in
     crops of signs photographed askew; each image read with a confidence below
     ``tilt_below`` is also read levelled at each of them, both ways (``untilt``), and
-    the view kept as for ``vertical``. None or empty: off.
+    the view kept as for ``vertical``. ``stretches``: factors by which such an image is
+    also read wider (above 1: letters narrower than the training renders', as in tight
+    crops of condensed lettering) or narrower (below 1), kept likewise. None or empty: off.
     """
 
     def __init__(
@@ -211,6 +214,7 @@ class Recognizer:
         vertical: float | None = 1.0,
         vertical_words: str | Path | list[str] | None = "english",
         tilts: Sequence[float] | None = None,
+        stretches: Sequence[float] | None = None,
         tilt_below: float = 1.0,
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
@@ -224,6 +228,9 @@ class Recognizer:
         self.tilts = sorted({a for t in tilts or () for a in (float(t), -float(t)) if a})
         if any(abs(a) >= 45 for a in self.tilts):
             raise ValueError(f"tilts must lie between 0 and 45 degrees (beyond, use vertical), got {list(tilts)}")
+        self.stretches = sorted({float(f) for f in stretches or ()} - {1.0})
+        if any(not 0 < f <= 4 for f in self.stretches):
+            raise ValueError(f"stretches must be factors of the width in (0, 4], got {list(stretches)}")
         self.tilt_below = tilt_below
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
@@ -345,9 +352,9 @@ class Recognizer:
 
     @property
     def turns(self) -> bool:
-        """Whether images are also read turned (``vertical`` or ``tilts``): ``read_turned``
-        then needs their sources."""
-        return self.vertical is not None or bool(self.tilts)
+        """Whether images are also read otherwise (``vertical``, ``tilts``, ``stretches``):
+        ``read_turned`` then needs their sources."""
+        return self.vertical is not None or bool(self.tilts or self.stretches)
 
     def is_tall(self, image) -> bool:
         """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
@@ -360,15 +367,17 @@ class Recognizer:
     def views(self, image, reading: Reading) -> list[np.ndarray]:
         """The prepared views of ``image`` to choose a reading from, upright first: a tall
         image turned a quarter clockwise and anticlockwise; one read with little
-        confidence levelled at each of ``tilts``; else none."""
+        confidence levelled at each of ``tilts`` and widened by each of ``stretches``; else
+        none."""
         if type(image).__module__.startswith("torch"):
             return []
         if self.is_tall(image):
             gray = to_gray(open_image(image))
             turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
-        elif self.tilts and reading.confidence < self.tilt_below:
+        elif (self.tilts or self.stretches) and reading.confidence < self.tilt_below:
             gray = to_gray(open_image(image))
             turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
+            turned += [stretch(gray, factor) for factor in self.stretches]
         else:
             return []
         return [to_model_input(view, self.imgH, self.max_width) for view in turned] if len(turned) > 1 else []
