@@ -503,6 +503,29 @@ def test_predict_writes_its_output_whole_and_quotes_odd_file_names(checkpoint, w
     assert not list(tmp_path.glob(".out.tsv.tmp-*"))
 
 
+def labelled_folder(root: Path, images: list[np.ndarray], words: list[str]) -> Path:
+    """A folder of ``images`` as PNG files and its ``gt.txt`` of ``words``."""
+    root.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(root / f"{i}.png")
+    (root / "gt.txt").write_text("".join(f"{i}.png\t{w}\n" for i, w in enumerate(words)))
+    return root
+
+
+def word_accuracy(readings: list[Reading], words: list[str]) -> float:
+    return float(np.mean([r.text == w for r, w in zip(readings, words)]))
+
+
+def plain_renders() -> tuple[list[str], list[np.ndarray]]:
+    """40 dictionary words of up to 8 letters drawn plainly in Roboto, and their images."""
+    from ocr.data.words import load_vocabulary
+
+    words = load_vocabulary(None, Recognizer.load().codec.alphabet, 8)[::2999][:40]
+    look = Style(renderer="pillow", height=(40, 48), backgrounds=("plain",), margins=(2, 2, 2, 2))
+    job = RenderJob(tuple(words), (str(trdg_fonts_dir() / "Roboto-Regular.ttf"),), look, seed=5, imgH=32, max_width=400)
+    return words, [render_word(job, i) for i in range(len(words))]
+
+
 def test_words_written_down_the_image_are_read_turned(tmp_path):
     """Rendered words turned a quarter either way: with ``vertical`` on, the shipped model
     reads them within 10 points of the upright words (through ``read``, ``evaluate.py``
@@ -520,18 +543,14 @@ def test_words_written_down_the_image_are_read_turned(tmp_path):
     turned = [np.ascontiguousarray(np.rot90(image, 1 if i % 2 else -1)) for i, image in enumerate(upright)]
 
     def accuracy(readings) -> float:
-        return float(np.mean([r.text == w for r, w in zip(readings, words)]))
+        return word_accuracy(readings, words)
 
     on_upright, on_turned = accuracy(recognizer.read(upright)), accuracy(recognizer.read(turned))
     assert on_upright > 0.8 and on_turned >= on_upright - 0.1, (on_upright, on_turned)
     recognizer.vertical = None
     assert accuracy(recognizer.read(upright)) == on_upright and accuracy(recognizer.read(turned)) < 0.1
 
-    root = tmp_path / "turned"
-    root.mkdir()
-    for i, image in enumerate(turned):
-        Image.fromarray(image).save(root / f"{i}.png")
-    (root / "gt.txt").write_text("".join(f"{i}.png\t{w}\n" for i, w in enumerate(words)))
+    root = labelled_folder(tmp_path / "turned", turned, words)
     for vertical, low, high in (("1.0", on_turned - 0.05, 1.0), ("null", 0.0, 0.1)):
         cfg = compose_config(
             "evaluate",
@@ -571,17 +590,13 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     model reads them nearly as well as upright ones (through ``read`` and ``evaluate.py``);
     without, much worse; upright words read as well either way."""
     from ocr.config import compose_config
-    from ocr.data.words import load_vocabulary
     from ocr.evaluation import evaluate
 
-    words = load_vocabulary(None, Recognizer.load().codec.alphabet, 8)[::2999][:40]
-    look = Style(renderer="pillow", height=(40, 48), backgrounds=("plain",), margins=(2, 2, 2, 2))
-    job = RenderJob(tuple(words), (str(trdg_fonts_dir() / "Roboto-Regular.ttf"),), look, seed=5, imgH=32, max_width=400)
-    upright = [render_word(job, i) for i in range(len(words))]
+    words, upright = plain_renders()
     turned = [turned_in_its_box(image, 20 if i % 2 else -20) for i, image in enumerate(upright)]
 
     def accuracy(readings) -> float:
-        return float(np.mean([r.text == w for r, w in zip(readings, words)]))
+        return word_accuracy(readings, words)
 
     plain, tilting = Recognizer.load(), Recognizer.load(tilts=[10, 20])
     on_upright, off_turned = accuracy(plain.read(upright)), accuracy(plain.read(turned))
@@ -599,11 +614,7 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     with pytest.raises(ValueError, match="tilts"):
         Recognizer.load(tilts=[50])
 
-    root = tmp_path / "askew"
-    root.mkdir()
-    for i, image in enumerate(turned):
-        Image.fromarray(image).save(root / f"{i}.png")
-    (root / "gt.txt").write_text("".join(f"{i}.png\t{w}\n" for i, w in enumerate(words)))
+    root = labelled_folder(tmp_path / "askew", turned, words)
     cfg = compose_config("evaluate", ["data=folder", f"data.root={root}", "num_workers=0", "tilts=[10,20]"], tmp_path)
     assert evaluate(cfg)["askew"]["word_accuracy"] == pytest.approx(on_turned, abs=0.05)
 
@@ -614,17 +625,13 @@ def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
     (through ``read`` and ``predict.py``); without, much worse; the renders read as well
     either way."""
     from ocr.config import compose_config
-    from ocr.data.words import load_vocabulary
     from ocr.prediction import predict
 
-    words = load_vocabulary(None, Recognizer.load().codec.alphabet, 8)[::2999][:40]
-    look = Style(renderer="pillow", height=(40, 48), backgrounds=("plain",), margins=(2, 2, 2, 2))
-    job = RenderJob(tuple(words), (str(trdg_fonts_dir() / "Roboto-Regular.ttf"),), look, seed=5, imgH=32, max_width=400)
-    rendered = [render_word(job, i) for i in range(len(words))]
+    words, rendered = plain_renders()
     narrow = [stretch(image, 0.5) for image in rendered]
 
     def accuracy(readings) -> float:
-        return float(np.mean([r.text == w for r, w in zip(readings, words)]))
+        return word_accuracy(readings, words)
 
     plain, stretching = Recognizer.load(), Recognizer.load(stretches=[0.8, 1.3, 1.6])
     on_rendered, off_narrow = accuracy(plain.read(rendered)), accuracy(plain.read(narrow))
@@ -634,10 +641,7 @@ def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
     with pytest.raises(ValueError, match="stretches"):
         Recognizer.load(stretches=[0])
 
-    root = tmp_path / "narrow"
-    root.mkdir()
-    for i, image in enumerate(narrow):
-        Image.fromarray(image).save(root / f"{i}.png")
+    root = labelled_folder(tmp_path / "narrow", narrow, words)
     overrides = [f"inputs={root}", f"output={tmp_path / 'read.tsv'}", "stretches=[0.8,1.3,1.6]"]
     read = {Path(name).name: text for name, text, _ in predict(compose_config("predict", overrides, tmp_path / "p"))}
     assert [read[f"{i}.png"] for i in range(len(words))] == [r.text for r in stretching.read(narrow)]
