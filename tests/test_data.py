@@ -17,7 +17,7 @@ from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_f
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
-from ocr.data.words import Texts, alphabet_of, draw_words, load_vocabulary, split_vocabulary, words_path
+from ocr.data.words import Texts, alphabet_of, load_vocabulary, split_vocabulary, words_path
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
@@ -160,21 +160,21 @@ def test_train_and_test_words_are_disjoint():
 
 def test_drawn_words_are_distinct_until_the_vocabulary_runs_out():
     words = [f"w{i}" for i in range(10)]
-    assert len(set(draw_words(words, 10, seed=0))) == 10
-    drawn = draw_words(words, 25, seed=0)
+    assert len(set(list(Texts(words, 10, seed=0)))) == 10
+    drawn = list(Texts(words, 25, seed=0))
     counts = {w: drawn.count(w) for w in words}
     assert len(drawn) == 25 and set(counts.values()) == {2, 3}
 
 
 def test_word_lengths_weight_the_drawn_words():
     words = [f"{c}" * n for c in "abcdefghij" for n in (2, 8)]  # ten words of 2 letters, ten of 8
-    drawn = draw_words(words, 1000, seed=0, lengths=[0, 3, 0, 0, 0, 0, 0, 1])
+    drawn = list(Texts(words, 1000, seed=0, lengths=[0, 3, 0, 0, 0, 0, 0, 1]))
     short = sum(len(w) == 2 for w in drawn)
     assert 700 < short < 800  # 3:1, as weighted
     assert {drawn.count(w) for w in words if len(w) == 2} <= {short // 10, short // 10 + 1}  # evenly
-    assert draw_words(words, 50, seed=0, lengths=[0, 1]) == draw_words(words, 50, seed=0, lengths=[0, 1])
+    assert list(Texts(words, 50, seed=0, lengths=[0, 1])) == list(Texts(words, 50, seed=0, lengths=[0, 1]))
     with pytest.raises(ValueError, match="word_lengths"):
-        draw_words(words, 5, seed=0, lengths=[1])  # no one-letter word
+        Texts(words, 5, seed=0, lengths=[1])  # no one-letter word
 
 
 def test_texts_are_drawn_per_image_whatever_the_set_size():

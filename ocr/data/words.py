@@ -139,11 +139,6 @@ def split_vocabulary(words: list[str], test_count: int, seed: int) -> tuple[list
     return shuffled[test_count:], shuffled[:test_count]
 
 
-def draw_words(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> list[str]:
-    """``count`` words for ``count`` images, as :func:`draw_word_indices` draws them."""
-    return [words[k] for k in draw_word_indices(words, count, seed, lengths)]
-
-
 def draw_word_indices(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> np.ndarray:
     """Indices into ``words`` of the words of ``count`` images: all distinct while the
     vocabulary lasts, then each word again in a fresh order (so that no word appears
