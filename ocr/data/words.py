@@ -261,8 +261,8 @@ class Texts(Sequence):
         max_line_length: int = 100,
     ):
         low, high = line_words
-        if not 1 <= low <= high:
-            raise ValueError(f"data.line_words must be [min, max] with 1 <= min <= max, got {list(line_words)}")
+        if not 1 <= low <= high <= 100:
+            raise ValueError(f"data.line_words must be [min, max] with 1 <= min <= max <= 100, got {list(line_words)}")
         unknown = set(mix or {}) - set(KINDS)
         if unknown:
             raise ValueError(f"data.texts: unknown kinds {sorted(unknown)}")
