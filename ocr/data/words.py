@@ -270,7 +270,8 @@ class Texts(Sequence):
         self.mix, self.case, self.allowed = mix, case or {"as_is": 1.0}, set(alphabet)
         self.low, self.slots, self.max_line_length = low, high, max_line_length
         self.indices = draw_word_indices(words, count * high, seed, lengths)  # words of image i: i * high, ...
-        self.line_words = np.random.default_rng([seed, 3]).integers(low, high + 1, size=count, dtype=np.int8)
+        if high > 1:  # how many of its slots each line takes
+            self.line_words = np.random.default_rng([seed, 3]).integers(low, high + 1, size=count, dtype=np.int8)
 
     def __len__(self) -> int:
         return self.count
@@ -298,9 +299,8 @@ class Texts(Sequence):
         words' frames need (``ocr.geometry.label_width``), exact for words as they are,
         the word's for a text ``mix`` made of it (a number or code drawn instead of a
         word is batched with the word)."""
-        word_widths = np.fromiter(map(label_width, self.words), dtype=np.int64, count=len(self.words))
         if self.slots == 1:
-            return word_widths[self.indices]
+            return np.fromiter(map(label_width, self.words), dtype=np.int64, count=len(self.words))[self.indices]
         lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
         taken = np.arange(self.slots) < self.line_words[:, None]  # (count, slots)
         chars = (lengths[self.indices].reshape(self.count, self.slots) * taken).sum(1) + self.line_words - 1
