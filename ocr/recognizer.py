@@ -33,7 +33,7 @@ from ocr.data.images import (
 )
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
-from ocr.text import BLANK, CTCCodec, best_path_numpy
+from ocr.text import BLANK, CTCCodec, best_frames
 from ocr.weights import model_paths
 from ocr.wordshape import WordShape
 
@@ -392,13 +392,15 @@ class Recognizer:
         groups = [(i, views) for i, image in enumerate(images) if (views := self.views(image, readings[i]))]
         if not groups:
             return readings
-        scores = iter(self.turn_scores([view for _, views in groups for view in views]))
-        won = []  # the upright views are read already
+        scores, view_readings = self.turn_scores([view for _, views in groups for view in views])
+        readings, won, first = list(readings), [], 0  # the upright views are read already
         for i, views in groups:
-            best = int(np.argmax([next(scores) for _ in views]))  # the first of equals: upright
-            if best:
-                won.append((i, views[best]))
-        readings = list(readings)
+            best = first + int(np.argmax(scores[first : first + len(views)]))  # the first of equals: upright
+            if best > first and self.decoder.method == "greedy":  # the view's reading is the scores' own
+                readings[i] = view_readings[best]
+            elif best > first:
+                won.append((i, views[best - first]))
+            first += len(views)
         for (i, _), reading in zip(won, self.read_prepared([view for _, view in won])):
             # A word prior's confidence scores whole words, alike in any view: the upright
             # reading stays where it is surer (a greedy one counts blank frames: it cannot tell).
@@ -406,29 +408,28 @@ class Recognizer:
                 readings[i] = reading
         return readings
 
-    def turn_scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def turn_scores(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Reading]]:
         """How likely each prepared image is the right way up: the mean log-probability of
         the best class over the frames whose best class is a letter (not the blank), by
         the first model (-inf where there is none; the usual confidence also counts blank
         frames, confident in any orientation), plus ``WORD_WEIGHT`` times the mean
-        log-probability of its best-path reading's characters under ``vertical_words``'
+        log-probability of its best-path reading's characters under ``vertical_words'``
         character model (``ocr.wordshape``): upside down, a word reads as confidently, but
-        seldom as a word."""
+        seldom as a word. With the scores, each image's best-path (greedy) reading."""
         order, scores = np.argsort([im.shape[1] for im in images], kind="stable"), np.full(len(images), -np.inf)
-        texts = np.full(len(images), "", dtype=object)
+        texts, confidences = np.full(len(images), "", dtype=object), np.zeros(len(images))
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
             widths = np.array([images[i].shape[1] for i in chosen])
             logits = self.backend.logits(pad_batch([images[i] for i in chosen]), widths)
-            indices, _ = best_path_numpy(logits, output_frames(widths))  # the blank past each image's frames
-            best = logits.max(axis=-1) - np.logaddexp.reduce(logits, axis=-1)
+            indices, best, confidences[chosen] = best_frames(logits, output_frames(widths))
             letters = indices != BLANK
             count = letters.sum(axis=1)
             scores[chosen] = np.where(count > 0, (best * letters).sum(axis=1) / np.maximum(count, 1), -np.inf)
             texts[chosen] = self.codec.decode_indices(indices)
         if self.word_shape is not None:
             scores += WORD_WEIGHT * np.array([self.word_shape.log_prob(text) for text in texts])
-        return scores
+        return scores, [Reading(text, float(c)) for text, c in zip(texts, confidences)]
 
     @functools.cached_property
     def word_shape(self) -> WordShape | None:

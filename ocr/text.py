@@ -203,11 +203,20 @@ def own_frames(frames: int, lengths: np.ndarray | None, batch: int) -> np.ndarra
     return np.arange(frames)[None, :] < np.asarray(lengths)[:, None]
 
 
-def best_path_numpy(logits: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``CTCCodec.best_path`` for host arrays ``(B, T, C)`` (ONNX inference, no torch)."""
+def best_frames(logits: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From host logits ``(B, T, C)``: each frame's best class (the blank past each image's
+    own frames) and that class's log-probability (0 there), ``(B, T)`` each, and the
+    best path's confidence ``(B,)`` as ``CTCCodec.best_path`` gives it."""
     logits = logits.astype(np.float32, copy=False)
     top = logits.max(axis=-1, keepdims=True)
     best = top[..., 0] - (top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1)))
     own = own_frames(logits.shape[1], lengths, logits.shape[0])
-    confidences = np.exp((best * own).sum(axis=-1) / np.maximum(own.sum(axis=-1), 1))
-    return np.where(own, logits.argmax(axis=-1), BLANK), confidences
+    best = best * own
+    confidences = np.exp(best.sum(axis=-1) / np.maximum(own.sum(axis=-1), 1))
+    return np.where(own, logits.argmax(axis=-1), BLANK), best, confidences
+
+
+def best_path_numpy(logits: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``CTCCodec.best_path`` for host arrays ``(B, T, C)`` (ONNX inference, no torch)."""
+    indices, _, confidences = best_frames(logits, lengths)
+    return indices, confidences

@@ -638,6 +638,15 @@ def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
     on_narrow = accuracy(stretching.read(narrow))
     assert on_rendered > 0.8 and off_narrow < 0.3 and on_narrow > off_narrow + 0.4  # measured: 100%, 5%, 72.5%
     assert accuracy(stretching.read(rendered)) >= on_rendered - 0.05
+
+    upright = stretching.read_prepared([stretching.prepare(image) for image in narrow])
+    views = sum(len(stretching.views(image, reading)) for image, reading in zip(narrow, upright))
+    read_by_model = []  # images per model call: a kept view's greedy reading is its scoring's own
+    for name in ("logits", "launch_greedy"):
+        method = getattr(stretching.backend, name)
+        setattr(stretching.backend, name, lambda p, w, method=method: read_by_model.append(len(w)) or method(p, w))
+    assert accuracy(stretching.read(narrow)) == on_narrow
+    assert views > 3 * len(narrow) and sum(read_by_model) == len(narrow) + views
     with pytest.raises(ValueError, match="stretches"):
         Recognizer.load(stretches=[0])
 
