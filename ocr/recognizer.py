@@ -386,7 +386,8 @@ class Recognizer:
         """``readings`` of ``images`` read upright, with the images that ``views`` turns
         read again: of each one's views, the one most likely the right way up is kept
         (see ``turn_scores``), the upright one on a tie; with a word prior (``lexicon``,
-        ``dictionary``), only where the decoder is also surer of it than of the upright."""
+        ``dictionary``), only where the decoder is also surer of it than of the upright.
+        Read greedily, the view kept takes the reading its scoring made (not read again)."""
         if not self.turns:
             return readings
         groups = [(i, views) for i, image in enumerate(images) if (views := self.views(image, readings[i]))]
@@ -413,7 +414,7 @@ class Recognizer:
         the best class over the frames whose best class is a letter (not the blank), by
         the first model (-inf where there is none; the usual confidence also counts blank
         frames, confident in any orientation), plus ``WORD_WEIGHT`` times the mean
-        log-probability of its best-path reading's characters under ``vertical_words'``
+        log-probability of its best-path reading's characters under ``vertical_words``'
         character model (``ocr.wordshape``): upside down, a word reads as confidently, but
         seldom as a word. With the scores, each image's best-path (greedy) reading."""
         order, scores = np.argsort([im.shape[1] for im in images], kind="stable"), np.full(len(images), -np.inf)
