@@ -22,7 +22,7 @@ from ocr.devices import trainer_devices
 from ocr.distributed import distributed_job
 from ocr.evaluation import score
 from ocr.files import lock_run_directory, write_json
-from ocr.models.networks import ARCHITECTURE
+from ocr.models.networks import ARCHITECTURE, EARLIER
 from ocr.options import check_number
 from ocr.recognizer import Recognizer
 from ocr.report import format_table
@@ -63,8 +63,8 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
         )
     with open_dict(cfg):
         for key in ARCHITECTURE:
-            if key in hparams:  # checkpoints of earlier versions do not name their network
-                cfg.model[key] = hparams[key]
+            if key in hparams or key in EARLIER:  # checkpoints of earlier versions do not name their network
+                cfg.model[key] = hparams.get(key, EARLIER.get(key))
         cfg.model.alphabet = hparams["alphabet"] + extra
     log.info(
         "init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint",

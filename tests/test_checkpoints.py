@@ -12,7 +12,7 @@ import torch
 from ocr import Recognizer
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint, reader_from_checkpoint, slim_checkpoint
 from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
-from ocr.training import train
+from ocr.training import adopt_checkpoint_model, train
 from ocr.weights import WEIGHTS
 
 from .conftest import run_entry_point
@@ -116,6 +116,18 @@ def test_fine_tuning_with_an_alphabet_of_its_own_is_refused(train_cfg, tmp_path)
     checkpoint = save_untrained(tmp_path / "base.ckpt")
     with pytest.raises(ValueError, match=r"init_from=.*another order.*init_extend_alphabet"):
         train(train_cfg(f"init_from={checkpoint}", "model.alphabet='bacdefghijklmnopqrstuvwxyz0123456789'"))
+
+
+def test_a_checkpoint_from_before_head_norm_is_built_without_it(train_cfg, tmp_path):
+    path = tmp_path / "old.ckpt"
+    checkpoint = torch.load(save_untrained(path), weights_only=True)
+    del checkpoint["hyper_parameters"]["headNorm"]  # as checkpoints were written before it
+    torch.save(checkpoint, path)
+    cfg = train_cfg(f"init_from={path}", "model.headNorm=true")
+    adopt_checkpoint_model(cfg)  # fine-tuning takes the checkpoint's architecture
+    assert cfg.model.headNorm is False
+    assert isinstance(reader_from_checkpoint(path)[0].net.rnn[1].norm, torch.nn.Identity)
+    assert isinstance(model_from_checkpoint(path).model.rnn[1].norm, torch.nn.Identity)
 
 
 def test_reading_a_checkpoint_builds_its_network_alone_with_the_same_logits(tmp_path):

@@ -63,9 +63,9 @@ def test_weights_keep_the_seed_layer_names():
     assert "cnn.18.weight" in names and "cnn.19.running_mean" in names
 
 
-def small_crnn() -> CRNN:
+def small_crnn(**sizes) -> CRNN:
     torch.manual_seed(0)
-    return CRNN(imgH=32, nChannels=1, nHidden=16, nClasses=11, channels=(4, 8, 8, 8, 16, 16, 16)).train()
+    return CRNN(imgH=32, nChannels=1, nHidden=16, nClasses=11, channels=(4, 8, 8, 8, 16, 16, 16), **sizes).train()
 
 
 def warm_up_then_return(module, sample_args, num_warmup_iters):
@@ -135,10 +135,11 @@ def test_the_margin_covers_how_far_past_its_edge_an_image_s_last_frame_sees():
     assert reach == MARGIN
 
 
+@pytest.mark.parametrize("head_norm", [False, True])
 @pytest.mark.parametrize("training", [False, True])
-def test_an_image_s_own_frames_ignore_the_rest_of_its_batch(training):
+def test_an_image_s_own_frames_ignore_the_rest_of_its_batch(training, head_norm):
     torch.manual_seed(0)
-    model = small_crnn().train(training)
+    model = small_crnn(headNorm=head_norm).train(training)
     model.cnn.eval()  # batch statistics in training mode mix the batch by design; the rest must not
     short = torch.randn(1, 1, 32, 50)
     batch = torch.randn(3, 1, 32, 300)

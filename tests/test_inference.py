@@ -38,10 +38,10 @@ SHIPPED = (
 ENSEMBLE = ("english", "english_fonts621")  # the best synthetic-only reader: two of them together
 
 
-def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET):
+def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET, **sizes):
     """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
     torch.manual_seed(seed)
-    model = OCRSystem(alphabet, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16))
+    model = OCRSystem(alphabet, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16), **sizes)
     checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
     model.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)
@@ -306,8 +306,12 @@ def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
     assert len(english) > 80_000 and english["the"] > english["cat"] > 0
 
 
-def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_path):
+@pytest.mark.parametrize("head_norm", [False, True])
+def test_onnx_torchscript_and_pytorch_agree_on_random_widths(checkpoint, tmp_path, head_norm):
+    if head_norm:
+        checkpoint = save_untrained(tmp_path / "norm.ckpt", seed=1, headNorm=True)
     model = model_from_checkpoint(checkpoint)
+    assert isinstance(model.model.rnn[1].norm, torch.nn.LayerNorm) == head_norm
     onnx_path, ts_path = export_onnx(model, tmp_path / "m.onnx"), export_torchscript(model, tmp_path / "m.ts")
     import onnxruntime as ort
 

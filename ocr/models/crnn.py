@@ -2,7 +2,8 @@
 
 The blog post's architecture and argument names (imgH, nChannels, nHidden, leakyRelu), with
 the class count fixed: ``nClasses`` includes the CTC blank. ``channels`` thins every
-convolution (the paper's widths by default) for a faster CPU variant.
+convolution (the paper's widths by default) for a faster CPU variant; ``headNorm`` adds a
+layer norm before the output layer (for alphabets of thousands of characters).
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ class BidirectionalLSTM(nn.Module):
     forwards with the backward weights, and reversed back: the same shapes for every
     batch, so it exports to ONNX and runs in CUDA graphs)."""
 
-    def __init__(self, nIn: int, nHidden: int, nOut: int):
+    def __init__(self, nIn: int, nHidden: int, nOut: int, norm: bool = False):
         super().__init__()
         self.rnn = nn.LSTM(nIn, nHidden, bidirectional=True, batch_first=True)
+        # Normalising each frame's features before the linear layer keeps a large alphabet
+        # from learning one common direction for every class (docs/scripts.md, Chinese).
+        self.norm = nn.LayerNorm(nHidden * 2) if norm else nn.Identity()
         self.embedding = nn.Linear(nHidden * 2, nOut)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``(B, T, nIn) -> (B, T, nOut)``; frames at and after ``lengths`` (B,) are padding."""
         if lengths is None:
             recurrent, _ = self.rnn(x)
-            return self.embedding(recurrent)
+            return self.embedding(self.norm(recurrent))
         rnn = self.rnn
         order = _reversed_within(lengths, x.shape[1])
         forward = _lstm(x, [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0], self.training)
@@ -48,7 +52,7 @@ class BidirectionalLSTM(nn.Module):
             [rnn.weight_ih_l0_reverse, rnn.weight_hh_l0_reverse, rnn.bias_ih_l0_reverse, rnn.bias_hh_l0_reverse],
             self.training,
         )
-        return self.embedding(torch.cat([forward, _gather_frames(backward, order)], dim=2))
+        return self.embedding(self.norm(torch.cat([forward, _gather_frames(backward, order)], dim=2)))
 
 
 def _reversed_within(lengths: torch.Tensor, frames: int) -> torch.Tensor:
@@ -105,6 +109,7 @@ class CRNN(nn.Module):
         nClasses: int,
         leakyRelu: bool = False,
         channels: tuple[int, ...] = PAPER_CHANNELS,
+        headNorm: bool = False,
     ):
         super().__init__()
         if imgH % 16 != 0 or imgH <= 0:
@@ -141,7 +146,7 @@ class CRNN(nn.Module):
         self.squeeze_height = nn.AdaptiveAvgPool2d((1, None)) if imgH > 32 else nn.Identity()
         self.rnn = nn.Sequential(
             BidirectionalLSTM(channels[-1], nHidden, nHidden),
-            BidirectionalLSTM(nHidden, nHidden, nClasses),
+            BidirectionalLSTM(nHidden, nHidden, nClasses, norm=headNorm),
         )
 
     def forward(self, images: torch.Tensor, widths: Optional[torch.Tensor] = None) -> torch.Tensor:

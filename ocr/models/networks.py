@@ -13,7 +13,9 @@ from ocr.text import alphabet_difference
 
 NETWORKS: dict[str, type[nn.Module]] = {"crnn": CRNN}
 # The hyperparameters that give a network its shape (with the alphabet).
-ARCHITECTURE = ("net", "imgH", "nChannels", "nHidden", "leakyRelu", "channels")
+ARCHITECTURE = ("net", "imgH", "nChannels", "nHidden", "leakyRelu", "channels", "headNorm")
+# What checkpoints written before a key of ARCHITECTURE existed were built with.
+EARLIER = {"headNorm": False}
 
 
 def network(net: Callable[..., nn.Module] | str) -> tuple[str, Callable[..., nn.Module]]:
@@ -39,6 +41,7 @@ def check_same_model(theirs: dict, ours: dict, doing: str) -> None:
     this model's, where its weights would not fit or would mean other characters."""
     if theirs.get("alphabet", ours["alphabet"]) != ours["alphabet"]:
         raise ValueError(f"{doing}: {alphabet_difference(theirs['alphabet'], ours['alphabet'])}")
+    theirs = {**EARLIER, **theirs}
     differ = [f"{k}={theirs[k]!r} (config: {ours[k]!r})" for k in ARCHITECTURE if theirs.get(k, ours[k]) != ours[k]]
     if differ:
         raise ValueError(f"{doing}: the checkpoint's model has {', '.join(differ)}")

@@ -41,6 +41,7 @@ class OCRSystem(pl.LightningModule):
         nHidden: int = 256,
         leakyRelu: bool = False,
         channels: list[int] | tuple[int, ...] = PAPER_CHANNELS,
+        headNorm: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         schedule: bool = False,
@@ -64,8 +65,8 @@ class OCRSystem(pl.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         self.hparams.update(net=name, channels=list(channels), augment=dict(augment) if augment else None)
         self.codec = CTCCodec(alphabet)
-        sizes = dict(imgH=imgH, nChannels=nChannels, nHidden=nHidden, leakyRelu=leakyRelu, channels=tuple(channels))
-        self.model = build(nClasses=self.codec.num_classes, **sizes)
+        sizes = dict(imgH=imgH, nChannels=nChannels, nHidden=nHidden, leakyRelu=leakyRelu, headNorm=headNorm)
+        self.model = build(nClasses=self.codec.num_classes, channels=tuple(channels), **sizes)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.augment = Augment(**augment) if augment else None
