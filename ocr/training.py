@@ -61,10 +61,11 @@ def adopt_checkpoint_model(cfg: DictConfig) -> dict:
             "Fine-tuning keeps the checkpoint's alphabet: drop model.alphabet, and add characters "
             "with init_extend_alphabet=..."
         )
+    built = {**EARLIER, **hparams}  # checkpoints of earlier versions do not name their network
     with open_dict(cfg):
         for key in ARCHITECTURE:
-            if key in hparams or key in EARLIER:  # checkpoints of earlier versions do not name their network
-                cfg.model[key] = hparams.get(key, EARLIER.get(key))
+            if key in built:
+                cfg.model[key] = built[key]
         cfg.model.alphabet = hparams["alphabet"] + extra
     log.info(
         "init_from=%s: architecture and alphabet (%d characters%s) from the checkpoint",
