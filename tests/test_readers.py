@@ -165,6 +165,18 @@ def test_weighted_draws_take_each_source_s_share_of_an_epoch():
         Mixture([Part(3, "a")], [0.5, 0.5])
 
 
+def test_a_missing_real_folder_is_named_before_anything_renders(train_cfg, tmp_path, gt_folder):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    cache = tmp_path / "cache"
+    for key, value in (("data.real_roots", f"[{gt_folder},{tmp_path / 'nowhere'}]"), ("data.test_root", "nowhere")):
+        overrides = ["data=mix", f"data.cache_dir={cache}", f"data.real_roots=[{gt_folder}]", f"{key}={value}"]
+        with pytest.raises(InstantiationException, match=f"{key}: data folder .*nowhere does not exist"):
+            instantiate(train_cfg(*overrides).data)
+    assert not cache.exists()  # raised when the data module is built, before any render
+
+
 def test_mixing_renders_with_real_folders_holds_out_the_same_real_images(train_cfg, tmp_path, gt_folder):
     from hydra.utils import instantiate
 

@@ -242,6 +242,10 @@ class MixDataModule(SynthDataModule):
         self.real_weight, self.draws = real_weight, draws
         if self.sets.fresh:
             raise ValueError("data.fresh=true is for data=synth: a mixture draws its renders with replacement")
+        for key, roots in (("data.real_roots", self.real_roots), ("data.test_root", self.test_roots)):
+            for root in roots:  # said at once, not after minutes of rendering
+                if not root.is_dir():
+                    raise FileNotFoundError(f"{key}: data folder {root} does not exist")
         self.gt_file, self.unknown_chars = gt_file, unknown_chars
         self.real: Dataset | None = None  # the real images not held out
 
