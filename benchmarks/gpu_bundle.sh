@@ -14,7 +14,7 @@
 #   export PATH=/tmp/bin:$PATH
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
 #   export PYTHONPATH=/tmp/site:$PWD/.gpu/site:$PWD
-#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 150000 540
+#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 330 540
 set -eu
 REAL=$1
 PY=${PYTHON:-.venv/bin/python}
