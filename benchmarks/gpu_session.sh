@@ -2,7 +2,7 @@
 # Every GPU figure of this project in one run of about nine minutes (docs/gpu.md), the
 # real-photo work first:
 #   1. the English recipe on photos (experiment=english_photo, the Debian wallpapers of
-#      .gpu/photos: a model that may be shared) with the full CRNN and model.headNorm=true,
+#      .gpu/photos: a model that may be shared) with the full CRNN (and the recipe's headNorm),
 #      its training words rendered afresh every epoch by the loader's workers while it
 #      trains (data.stream, data.fresh: no image drawn twice), for ENGLISH_S seconds; its
 #      images/s is the rate of fresh data the trainer kept (train/images_per_sec); scored
@@ -55,8 +55,8 @@ stage warm 60 python -c "import torch, torchvision, pytorch_lightning, hydra; to
 
 if (( ENGLISH_S > 0 )); then
     # Batch 512 (lr 4e-3 = 1e-3 x sqrt(512/32)): twice the updates of the preset's 1,024 in
-    # the same time. headNorm takes the English look off CTC's plateau within a few hundred
-    # updates (docs/experiments.md, "Leaving CTC's plateau"). Four epochs of fresh words,
+    # the same time. The recipe's headNorm takes the English look off CTC's plateau within a
+    # few hundred updates (docs/experiments.md, "Leaving CTC's plateau"). Four epochs of fresh words,
     # together sized for ENGLISH_S seconds at RATE images/s.
     count=$(( RATE * ENGLISH_S / 4 )) workers=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
     tests=1000 batch=512
@@ -71,7 +71,7 @@ print(','.join(f(n) if os.path.isdir(f(n)) else n for n in OmegaConf.load('conf/
     [ -d "$photos" ] || photos=$PWD/data/photos/debian
     limit=$(printf '00:00:%02d:%02d' $(( (ENGLISH_S + 30) / 60 )) $(( (ENGLISH_S + 30) % 60 )))
     stage english $(( ENGLISH_S + 90 )) python train.py experiment=english_photo "data.style.photos=[$photos]" \
-        trainer=gpu "${ON_GPU[@]}" model.headNorm=true data.count=$count data.stream=true data.fresh=true \
+        trainer=gpu "${ON_GPU[@]}" data.count=$count data.stream=true data.fresh=true \
         data.num_workers=$workers data.test_count=$tests data.val_fraction=0.01 data.batch_size=$batch model.lr=4e-3 \
         trainer.max_epochs=4 trainer.max_time=$limit "data.fonts=[$fonts]" callbacks.progress_bar.refresh_rate=200 \
         paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
