@@ -9,8 +9,10 @@ from ocr.cli import run, task
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @task
 def main(cfg: DictConfig) -> float | None:
+    from ocr.data.labels import check_folders
     from ocr.data.synth import render_early
 
+    check_folders(cfg.get("data"))  # a wrong folder is said before minutes of rendering
     synth_sets = render_early(cfg)  # synthetic words render while torch and Lightning load
     from ocr.training import train
 

@@ -170,9 +170,10 @@ def test_a_missing_real_folder_is_named_before_anything_renders(train_cfg, tmp_p
     from hydra.utils import instantiate
 
     cache = tmp_path / "cache"
-    for key, value in (("data.real_roots", f"[{gt_folder},{tmp_path / 'nowhere'}]"), ("data.test_root", "nowhere")):
-        overrides = ["data=mix", f"data.cache_dir={cache}", f"data.real_roots=[{gt_folder}]", f"{key}={value}"]
-        with pytest.raises(InstantiationException, match=f"{key}: data folder .*nowhere does not exist"):
+    for key, folders in (("data.real_roots", f"[{gt_folder},{tmp_path / 'nowhere'}]"), ("data.test_root", "nowhere")):
+        real = [] if key == "data.real_roots" else [f"data.real_roots=[{gt_folder}]"]
+        overrides = ["data=mix", f"data.cache_dir={cache}", *real, f"{key}={folders}"]
+        with pytest.raises(InstantiationException, match=f"{key}=.*nowhere: no such folder"):
             instantiate(train_cfg(*overrides).data)
     assert not cache.exists()  # raised when the data module is built, before any render
 

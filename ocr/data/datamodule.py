@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, Mixture, RenderedWords, StoreDataset, Subset
-from ocr.data.labels import read_labels, screen
+from ocr.data.labels import check_folders, read_labels, screen
 from ocr.data.lmdb_store import LmdbImages
 from ocr.data.store import ImageStore
 from ocr.data.synth import SPLITS, SynthSets
@@ -242,10 +242,7 @@ class MixDataModule(SynthDataModule):
         self.real_weight, self.draws = real_weight, draws
         if self.sets.fresh:
             raise ValueError("data.fresh=true is for data=synth: a mixture draws its renders with replacement")
-        for key, roots in (("data.real_roots", self.real_roots), ("data.test_root", self.test_roots)):
-            for root in roots:  # said at once, not after minutes of rendering
-                if not root.is_dir():
-                    raise FileNotFoundError(f"{key}: data folder {root} does not exist")
+        check_folders({"real_roots": real_roots, "test_root": test_root, "gt_file": gt_file})  # before any render
         self.gt_file, self.unknown_chars = gt_file, unknown_chars
         self.real: Dataset | None = None  # the real images not held out
 

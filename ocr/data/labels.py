@@ -73,12 +73,12 @@ def read_trdg_folder(root: Path) -> list[Entry]:
 
 
 def check_folders(data) -> None:
-    """The folders a folder data config names (``root``, ``test_root``) exist and hold
-    their label files; else an error naming the first that does not (no torch needed: it
-    runs before the heavy imports)."""
-    if not data or "root" not in data:
-        return
-    for key in ("root", "test_root"):
+    """The folders a data config names (``root``, ``test_root``, ``real_roots``) exist and
+    hold their label files; else an error naming the first that does not (no torch needed:
+    it runs before the heavy imports, and before anything renders)."""
+    for key in ("root", "test_root", "real_roots"):
+        if not data or key not in data:  # (a config's mandatory ??? value is not "in" it)
+            continue
         value = data.get(key)
         for folder in [value] if isinstance(value, str) else list(value or []):
             folder = Path(folder).expanduser()
