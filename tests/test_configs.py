@@ -66,9 +66,12 @@ def test_ddp_preset_asks_for_two_gpus_with_synchronised_batch_norm(tmp_path):
 @pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
 def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experiment):
     photos = f"data.style.photos=[{trdg_folder('images')}]"  # `make photos` fetches the default ones
+    labelled = tmp_path / "real"  # a folder of labelled images, as data=mix checks when built
+    labelled.mkdir()
+    (labelled / "gt.txt").touch()
     needs = {  # the folders a user names
         "finetune": ["data.root=."],
-        "english_mix": ["data.real_roots=[.]", photos],
+        "english_mix": [f"data.real_roots=[{labelled}]", photos],
         "english_photo": [photos],
     }
     cfg = train_cfg(f"experiment={experiment}", *needs.get(experiment, []))
