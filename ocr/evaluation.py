@@ -121,11 +121,18 @@ def evaluate(cfg) -> dict:
     """Score the checkpoint (or the ensemble of a list of them) on each test set; write
     predictions.tsv, grids and metrics.json."""
     from ocr.checkpoint import model_from_checkpoint
-    from ocr.weights import model_paths
+    from ocr.weights import model_paths, reading_path
 
     output_dir = Path(cfg.paths.output_dir)
     models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
-    readers = {name: Recognizer.from_model(model, cfg.get("device"), cfg.precision) for name, model in models.items()}
+    readers = {}
+    for name, model in models.items():  # read as predict.py reads: shipped models on a CPU from ONNX
+        path = reading_path(Path(name), cfg.get("device"))
+        if path.suffix == ".onnx":
+            log.info("%s: read from its ONNX export %s", name, path)
+            readers[name] = Recognizer.load(path)
+        else:
+            readers[name] = Recognizer.from_model(model, cfg.get("device"), cfg.precision)
     recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), **turning_options(cfg))
     datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))

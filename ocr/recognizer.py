@@ -34,7 +34,7 @@ from ocr.data.images import (
 from ocr.decoding import Decoder
 from ocr.geometry import output_frames
 from ocr.text import BLANK, CTCCodec, best_frames
-from ocr.weights import model_paths
+from ocr.weights import model_paths, reading_path
 from ocr.wordshape import WordShape
 
 ImageLike = "str | Path | bytes | np.ndarray | Image.Image"
@@ -244,7 +244,8 @@ class Recognizer:
         cls, path: str | Path | None = None, device: str | None = None, precision: str = "auto", **kwargs
     ) -> "Recognizer":
         """From a training checkpoint (``.ckpt``), an ONNX file (``.onnx``) or TorchScript
-        (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``).
+        (``.ts``); with no path, the shipped English model (``ocr/weights/english.ckpt``;
+        on a CPU its ONNX export, see ``ocr.weights.reading_path``).
         A list of paths: an ensemble of those models (see ``combine``)."""
         paths = model_paths(path)
         if len(paths) > 1:
@@ -252,6 +253,7 @@ class Recognizer:
         path = paths[0]
         if not path.is_file():
             raise FileNotFoundError(f"model file {path} does not exist")
+        path = reading_path(path, device)
         if path.suffix == ".onnx":
             backend = OnnxBackend(path)
             return cls(backend, CTCCodec(backend.metadata["alphabet"]), int(backend.metadata["imgH"]), **kwargs)

@@ -13,7 +13,7 @@ from ocr import Recognizer
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint, reader_from_checkpoint, slim_checkpoint
 from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
 from ocr.training import adopt_checkpoint_model, train
-from ocr.weights import WEIGHTS
+from ocr.weights import DEFAULT_MODEL, WEIGHTS, reading_path
 
 from .conftest import run_entry_point
 from .test_inference import save_untrained
@@ -139,10 +139,40 @@ def test_reading_a_checkpoint_builds_its_network_alone_with_the_same_logits(tmp_
         torch.testing.assert_close(module(images, widths), model_from_checkpoint(path)(images, widths))
     assert (codec.alphabet, imgH) == (load_checkpoint(path)["hyper_parameters"]["alphabet"], 32)
     # predict.py's model loads without Lightning (seconds of imports for a short run).
-    code = "import sys; from ocr import Recognizer; Recognizer.load(); assert 'pytorch_lightning' not in sys.modules"
+    code = f"import sys; from ocr import Recognizer; Recognizer.load({str(path)!r}); "
+    code += "assert 'pytorch_lightning' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
     broken = torch.load(path, weights_only=True)
     broken["hyper_parameters"]["nHidden"] = 32
     torch.save(broken, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match=r"other.ckpt does not describe a model this version builds"):
         reader_from_checkpoint(tmp_path / "other.ckpt")
+
+
+def test_a_shipped_model_is_read_on_a_cpu_from_its_onnx_export_of_the_same_weights(tmp_path):
+    exports = sorted(WEIGHTS.glob("*.onnx"))
+    assert DEFAULT_MODEL.with_suffix(".onnx") in exports
+    import onnxruntime as ort
+
+    images = torch.randint(0, 256, (4, 1, 32, 90), dtype=torch.uint8)
+    widths = torch.tensor([90, 57, 23, 74])
+    for path in exports:
+        checkpoint = path.with_suffix(".ckpt")
+        module, codec, imgH = reader_from_checkpoint(checkpoint)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+        assert (meta["alphabet"], int(meta["imgH"])) == (codec.alphabet, imgH), (
+            f"{path.name} is not {checkpoint.name}'s"
+        )
+        (logits,) = session.run(None, {"images": images.numpy(), "widths": widths.numpy()})
+        with torch.no_grad():
+            expected = module.float()(images, widths)
+        torch.testing.assert_close(torch.from_numpy(logits), expected, atol=2e-3, rtol=1e-3)
+    # The rule: shipped and on a CPU; a GPU, or a copy elsewhere, reads the checkpoint.
+    assert reading_path(DEFAULT_MODEL, "cpu") == DEFAULT_MODEL.with_suffix(".onnx")
+    assert reading_path(DEFAULT_MODEL, "cuda") == DEFAULT_MODEL
+    (tmp_path / "english.onnx").write_bytes(b"")
+    assert reading_path(tmp_path / "english.ckpt", "cpu") == tmp_path / "english.ckpt"
+    # So predict.py's default reading imports no torch on a CPU.
+    code = "import sys; from ocr import Recognizer; Recognizer.load(device='cpu'); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
