@@ -1,12 +1,13 @@
 """Models shipped with the package, used when no checkpoint is named.
 
-``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: float16 checkpoints of the
-``experiment=english`` recipe with condensed letters and more fonts; ``english.ckpt``:
-``english_debian_condensed`` trained further on words laid on photographs
-(``experiment=english_photo``), best read beside ``english_fonts621`` (an ensemble);
-``english_real.ckpt``: ``english`` trained further on renders and real word crops
-(``experiment=english_mix``), for research use (see ``README.md`` in this folder for how
-each was trained and how they score).
+``english.ckpt``: float16 checkpoint of ``experiment=english_photo`` (words laid on
+photographs) trained from scratch, best read beside ``english_fonts621`` (an ensemble);
+``english.onnx`` its export, read on a CPU (``reading_path``);
+``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: the ``experiment=english``
+recipe with condensed letters and more fonts; ``english_real.ckpt``: the ``english`` before
+the current one trained further on renders and real word crops (``experiment=english_mix``),
+for research use (see ``README.md`` in this folder for how each was trained and how they
+score).
 """
 
 import functools
