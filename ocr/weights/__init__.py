@@ -4,10 +4,9 @@
 photographs) trained from scratch, best read beside ``english_fonts621`` (an ensemble);
 ``english.onnx`` its export, read on a CPU (``reading_path``);
 ``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: the ``experiment=english``
-recipe with condensed letters and more fonts; ``english_real.ckpt``: ``english``
-trained further on renders and real word crops
-(``experiment=english_mix``), for research use (see ``README.md`` in this folder for how
-each was trained and how they score).
+recipe with condensed letters and more fonts; ``english_real.ckpt``: ``english`` trained
+further on renders and real word crops (``experiment=english_mix``), for research use (see
+``README.md`` in this folder for how each was trained and how they score).
 """
 
 import functools
