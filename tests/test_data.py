@@ -544,6 +544,33 @@ def test_batch_augmentation_draws_per_image_and_stays_in_range():
     assert smoothed.diff(dim=-1).abs().mean() < 0.7 * images.diff(dim=-1).abs().mean()
 
 
+def test_warp_turns_and_slants_each_image_about_its_own_centre_keeping_the_text_inside():
+    from ocr.models.augment import Augment
+
+    torch.manual_seed(0)
+    widths = torch.randint(20, 201, (64,))
+    images = torch.ones(64, 1, 32, 200 + MARGIN)  # white; a dark bar over each image's own width
+    for i, w in enumerate(widths.tolist()):
+        images[i, :, 10:22, :w] = -1
+    out, out_widths = Augment(warp=1.0)(images, widths)
+    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1 and torch.equal(out_widths, widths)
+    ink = (out < 0).flatten(1).sum(1) / (images < 0).flatten(1).sum(1)
+    assert ink.min() > 0.7 and ink.max() < 1.15  # height x [0.8, 1.05]; nothing cut off
+    assert (out[:, :, :4] > 0).all() and (out[:, :, 28:] > 0).all()  # long words turn less
+    rows = torch.arange(32.0)[None, :]
+
+    def centre_row(column: torch.Tensor) -> torch.Tensor:  # the dark bar's middle in columns (n, 32)
+        dark = (column < 0).float()
+        return (dark * rows).sum(1) / dark.sum(1).clamp(min=1)
+
+    left = centre_row(out[:, 0, :, 8])
+    right = centre_row(out[torch.arange(64), 0, :, widths - 9])
+    assert ((left - right).abs() > 1).sum() > 5  # turned
+    ends = [[int((out[i, 0, row] < 0).nonzero().max()) for row in (12, 19)] for i in range(64)]
+    assert sum(abs(top - bottom) > 1 for top, bottom in ends) > 10  # slanted: the bar's right end leans
+    assert torch.equal(Augment()(images, widths)[0], images)
+
+
 def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_label():
     from ocr.models.augment import Augment
 

@@ -27,6 +27,7 @@ class Augment:
     blur: float = 0.0  # Gaussian blur, sigma 1
     lowres: float = 0.0  # shrunk to 30-70% (one factor per batch) and enlarged back: low-resolution photos
     stretch: float = 0.0  # width x [0.6, 1.4]: condensed and wide lettering (needs widths and labels)
+    warp: float = 0.0  # turned up to 5 degrees, sheared +/- 0.3, height x [0.8, 1.05]: askew, slanted, loose crops
 
     def __call__(
         self, images: torch.Tensor, widths: torch.Tensor, labels: Sequence[str] | None = None
@@ -56,6 +57,8 @@ class Augment:
             factors = torch.where(torch.rand(b) < self.stretch, factors, torch.ones(b))
             x = _stretch(x, factors.to(x.device, non_blocking=True))
             widths = torch.ceil(widths * factors).long()
+        if self.warp:
+            x = torch.where(chosen(self.warp), _warp(x, widths), x)
         if self.lowres:
             x = torch.where(chosen(self.lowres), _lowres(x, float(torch.empty(1).uniform_(0.3, 0.7))), x)
         if self.noise:
@@ -97,3 +100,26 @@ def _stretch(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1] = scale, scale - 1, 1
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _warp(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+    """Each image turned, sheared and scaled in height about its own centre (its width
+    before padding: ``widths``, on the host). The angle is bounded so that the ends of a
+    long word move at most 15% of the height: the text stays inside the image."""
+    b, _, h, w = images.shape
+    dev, dt = images.device, images.dtype
+    widths = widths.to(dev, dt).clamp(min=1)
+    limit = torch.asin((0.3 * h / widths).clamp(max=1.0)).clamp(max=math.radians(5))
+    angle = (torch.rand(b, device=dev, dtype=dt) * 2 - 1) * limit
+    shear = torch.empty(b, device=dev, dtype=dt).uniform_(-0.3, 0.3)
+    height = torch.empty(b, device=dev, dtype=dt).uniform_(0.8, 1.05)
+    cx, cy = (widths / 2)[:, None, None], h / 2
+    dx = (torch.arange(w, device=dev, dtype=dt) + 0.5)[None, None, :] - cx  # (b, 1, w)
+    dy = (torch.arange(h, device=dev, dtype=dt) + 0.5)[None, :, None] - cy  # (1, h, 1)
+    cos, sin = (f(angle)[:, None, None] for f in (torch.cos, torch.sin))
+    # Where each output pixel samples its input (pixel centres at +0.5).
+    x = cx + cos * dx - sin * dy + shear[:, None, None] * dy
+    y = cy + (sin * dx + cos * dy) / height[:, None, None]
+    grid = torch.stack((2 * x / w - 1, 2 * y / h - 1), dim=-1)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return warped.clamp(-1, 1)  # rounding can overshoot the range by an ulp
