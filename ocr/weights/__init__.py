@@ -1,8 +1,7 @@
 """Models shipped with the package, used when no checkpoint is named.
 
 ``english.ckpt``: float16 checkpoint of ``experiment=english_photo`` (words laid on
-photographs) trained from scratch, best read beside ``english_fonts621`` (an ensemble);
-``english.onnx`` its export, read on a CPU (``reading_path``);
+photographs) trained from scratch; ``english.onnx`` its export, read on a CPU (``reading_path``);
 ``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: the ``experiment=english``
 recipe with condensed letters and more fonts; ``english_real.ckpt``: ``english`` trained
 further on renders and real word crops (``experiment=english_mix``), for research use (see
