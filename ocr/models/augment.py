@@ -98,8 +98,7 @@ def _stretch(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     scale = 1 / factors.to(images.dtype)
     theta = torch.zeros(images.shape[0], 2, 3, device=images.device, dtype=images.dtype)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1] = scale, scale - 1, 1
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _resample(images, F.affine_grid(theta, list(images.shape), align_corners=False))
 
 
 def _warp(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
@@ -120,6 +119,11 @@ def _warp(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
     # Where each output pixel samples its input (pixel centres at +0.5).
     x = cx + cos * dx - sin * dy + shear[:, None, None] * dy
     y = cy + (sin * dx + cos * dy) / height[:, None, None]
-    grid = torch.stack((2 * x / w - 1, 2 * y / h - 1), dim=-1)
-    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return warped.clamp(-1, 1)  # rounding can overshoot the range by an ulp
+    return _resample(images, torch.stack((2 * x / w - 1, 2 * y / h - 1), dim=-1))
+
+
+def _resample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``images`` sampled (bilinear) at ``grid`` (normalised, pixel centres), what lies
+    outside repeating the nearest edge; rounding can overshoot the range by an ulp."""
+    resampled = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return resampled.clamp(-1, 1)
