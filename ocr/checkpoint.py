@@ -101,3 +101,32 @@ def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
     slim = {"state_dict": state, "hyper_parameters": dict(model.hparams)}
     atomic_write(Path(target), lambda f: torch.save(slim, f))
     return Path(target)
+
+
+def average_checkpoints(sources: list[str | Path], target: str | Path) -> Path:
+    """One checkpoint whose weights are the mean of the ``sources``' (a "model soup",
+    Wortsman et al. 2022: runs fine-tuned from one starting model, averaged, often read
+    better than any of them alone, at one model's cost; docs/experiments.md). All must be
+    the same network with the same alphabet; batch norm statistics are averaged like the
+    weights, counters and hyperparameters (the data config among them) are the first's."""
+    if len(sources) < 2:
+        raise ValueError(f"averaging needs at least two checkpoints, got {len(sources)}")
+    checkpoints = [load_checkpoint(source) for source in sources]
+    first, first_state = checkpoints[0]["hyper_parameters"], checkpoints[0]["state_dict"]
+    for source, checkpoint in zip(sources[1:], checkpoints[1:]):
+        theirs, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+        if theirs.get("alphabet") != first.get("alphabet"):
+            raise ValueError(f"cannot average {source} with {sources[0]}: their alphabets differ")
+        shapes = {k: tuple(v.shape) for k, v in first_state.items()}
+        differ = sorted(set(shapes) ^ set(state)) or [k for k, v in state.items() if tuple(v.shape) != shapes[k]]
+        if differ:
+            raise ValueError(f"cannot average {source} with {sources[0]}: other networks (weights {differ[:3]} differ)")
+    state = {
+        name: torch.stack([c["state_dict"][name].float() for c in checkpoints]).mean(0).to(tensor.dtype)
+        if tensor.is_floating_point()
+        else tensor
+        for name, tensor in first_state.items()
+    }
+    averaged = {"state_dict": state, "hyper_parameters": first}
+    atomic_write(Path(target), lambda f: torch.save(averaged, f))
+    return Path(target)

@@ -81,9 +81,12 @@ def export_torchscript(model, path: str | Path) -> Path:
 
 def export(cfg) -> Path:
     """What ``python export.py`` does: the checkpoint ``cfg.ckpt_path`` (a path or a shipped
-    model's name) as ONNX, TorchScript or a float16 checkpoint; returns the file written."""
-    from ocr.checkpoint import model_from_checkpoint, slim_checkpoint
-    from ocr.weights import model_path
+    model's name; a list: the average of their weights, ``ocr.checkpoint.average_checkpoints``)
+    as ONNX, TorchScript or a float16 checkpoint; returns the file written."""
+    import tempfile
+
+    from ocr.checkpoint import average_checkpoints, model_from_checkpoint, slim_checkpoint
+    from ocr.weights import model_paths
 
     writers = {
         "onnx": (lambda source, out: export_onnx(model_from_checkpoint(source), out), ".onnx"),
@@ -93,8 +96,13 @@ def export(cfg) -> Path:
     if cfg.format not in writers:
         raise ValueError(f"format must be one of {sorted(writers)}, got {cfg.format!r}")
     write, suffix = writers[cfg.format]
-    source = model_path(cfg.ckpt_path)
+    sources = model_paths(cfg.ckpt_path)
+    if len(sources) > 1 and not cfg.output:
+        raise ValueError("ckpt_path lists checkpoints to average: name the file to write, output=FILE")
     output = Path(cfg.output or Path(str(cfg.ckpt_path)).with_suffix(suffix))  # a shipped name: here
-    if output.resolve() == source.resolve():
+    if output.resolve() in {source.resolve() for source in sources}:
         raise ValueError(f"output={output} would overwrite the checkpoint it is exported from")
-    return write(source, output)
+    if len(sources) == 1:
+        return write(sources[0], output)
+    with tempfile.TemporaryDirectory() as folder:
+        return write(average_checkpoints(sources, Path(folder) / "average.ckpt"), output)

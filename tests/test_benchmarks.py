@@ -62,3 +62,31 @@ def test_render_benchmark_times_each_renderer(tmp_path):
     run_entry_point("benchmarks/render.py", "--count=40", "--workers=1", f"--photos={photos}", f"--out={out}")
     rates = json.loads(out.read_text())["images_per_s"]
     assert set(rates) == {"layered", "pillow", "pillow, photos"} and all(r > 0 for r in rates.values())
+
+
+def test_soup_writes_the_average_of_the_checkpoints_it_kept(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ocr.checkpoint import load_checkpoint
+
+    from .test_inference import save_untrained
+
+    words = tmp_path / "words"
+    words.mkdir()
+    for i, label in enumerate(["ab", "ba", "aab"]):
+        pixels = np.random.default_rng(i).integers(0, 256, (32, 40 + 10 * i), dtype=np.uint8)
+        Image.fromarray(pixels).save(words / f"{i}.png")
+    (words / "gt.txt").write_text("".join(f"{i}.png\t{label}\n" for i, label in enumerate(["ab", "ba", "aab"])))
+    candidates = [str(save_untrained(tmp_path / f"m{seed}.ckpt", seed=seed)) for seed in range(3)]
+    out = tmp_path / "soup.ckpt"
+    result = run_entry_point("benchmarks/soup.py", *candidates, f"--output={out}", f"--root={words}")
+    assert len(re.findall(r"^alone ", result.stdout, re.M)) == 3
+    kept = re.search(r"^wrote \S+: (.+)$", result.stdout, re.M).group(1).split()
+    states = [load_checkpoint(path)["state_dict"]["model.cnn.0.weight"].float() for path in kept]
+    soup = load_checkpoint(out)["state_dict"]["model.cnn.0.weight"].float()
+    torch.testing.assert_close(soup, sum(states) / len(states), atol=2e-3, rtol=1e-3)
+    # Without folders to choose on, only runs that held out real images (data=mix) qualify.
+    with pytest.raises(AssertionError, match="was not trained with data=mix"):
+        run_entry_point("benchmarks/soup.py", *candidates, f"--output={out}")

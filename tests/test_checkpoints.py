@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from ocr import Recognizer
-from ocr.checkpoint import load_checkpoint, model_from_checkpoint, reader_from_checkpoint, slim_checkpoint
+from ocr.checkpoint import (
+    average_checkpoints,
+    load_checkpoint,
+    model_from_checkpoint,
+    reader_from_checkpoint,
+    slim_checkpoint,
+)
 from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
 from ocr.training import adopt_checkpoint_model, train
 from ocr.weights import DEFAULT_MODEL, WEIGHTS, reading_path
@@ -92,6 +98,38 @@ def test_float16_export_keeps_batch_norm_statistics_float16_cannot_hold(tmp_path
         ].dtype
         == torch.float32
     )
+
+
+def test_export_averages_the_weights_of_a_list_of_checkpoints_of_one_network(tmp_path):
+    sources = [save_untrained(tmp_path / f"m{seed}.ckpt", seed=seed) for seed in (1, 2, 3)]
+    states = [load_checkpoint(path)["state_dict"] for path in sources]
+    # Batch norm statistics differ between runs: averaged like the weights.
+    for i, state in enumerate(states):
+        state["model.cnn.7.running_var"] += i
+    for path, state in zip(sources, states):
+        checkpoint = load_checkpoint(path)
+        checkpoint["state_dict"] = state
+        torch.save(checkpoint, path)
+    names = "[" + ",".join(map(str, sources)) + "]"
+    run_entry_point("export.py", f"ckpt_path={names}", "format=fp16", f"output={tmp_path / 'soup.ckpt'}")
+    soup = load_checkpoint(tmp_path / "soup.ckpt")["state_dict"]
+    for name in ("model.cnn.0.weight", "model.rnn.1.embedding.bias", "model.cnn.7.running_var"):
+        mean = sum(state[name].float() for state in states) / 3
+        torch.testing.assert_close(soup[name].float(), mean, atol=2e-3, rtol=1e-3)
+    assert not torch.equal(soup["model.cnn.0.weight"].float(), states[0]["model.cnn.0.weight"].half().float())
+    assert Recognizer.load(tmp_path / "soup.ckpt").read(np.full((32, 50), 200, np.uint8))
+    # Another network, another alphabet, no output named, or a source overwritten: refused by name.
+    save_untrained(tmp_path / "wide.ckpt", headNorm=True)
+    save_untrained(tmp_path / "abc.ckpt", alphabet="abc")
+    with pytest.raises(ValueError, match=r"cannot average .*wide.ckpt with .*m1.ckpt: other networks"):
+        average_checkpoints([sources[0], tmp_path / "wide.ckpt"], tmp_path / "x.ckpt")
+    with pytest.raises(ValueError, match=r"cannot average .*abc.ckpt with .*m1.ckpt: their alphabets differ"):
+        average_checkpoints([sources[0], tmp_path / "abc.ckpt"], tmp_path / "x.ckpt")
+    with pytest.raises(AssertionError, match="name the file to write, output=FILE"):
+        run_entry_point("export.py", f"ckpt_path={names}", "format=onnx")
+    with pytest.raises(AssertionError, match=r"would overwrite the checkpoint"):
+        run_entry_point("export.py", f"ckpt_path={names}", "format=fp16", f"output={sources[1]}")
+    assert not (tmp_path / "x.ckpt").exists()
 
 
 def test_resuming_with_another_alphabet_or_shape_says_what_differs(train_cfg, tmp_path):

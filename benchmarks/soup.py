@@ -1,0 +1,108 @@
+"""Which checkpoints to average (a greedy "model soup", Wortsman et al. 2022), chosen on
+labelled images that are not test data: the real images their runs held out (``data=mix``:
+``<folder>_heldout``), or the folders ``--root`` names.
+
+    python benchmarks/soup.py RUN1/checkpoints/epoch8.ckpt RUN2/checkpoints/epoch9.ckpt ... \
+        --output soup.ckpt [--root DIR ...] [--criterion cer|words]
+
+The candidates (runs of one network trained from one starting model; with held-out images,
+of one held-out split) are scored alone and ranked; then, best first, each is kept if
+averaging it in improves the average's score: the CER, or ``words``: greedy word accuracy
+on [0-9a-z] (``ocr/metrics.py``). Writes the average (float16, as ``python export.py
+'ckpt_path=[...]' format=fp16``) and prints each step; figures go to docs/ with the machine
+and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ocr.checkpoint import average_checkpoints, model_from_checkpoint, slim_checkpoint  # noqa: E402
+from ocr.data.datamodule import FolderDataModule, datamodule_from_checkpoint  # noqa: E402
+from ocr.evaluation import score  # noqa: E402
+from ocr.recognizer import Recognizer  # noqa: E402
+
+SPLIT = ("name", "real_roots", "val_fraction", "seed", "gt_file")
+
+
+def held_out_split(path: Path) -> tuple:
+    """What decides which real images a checkpoint's run held out."""
+    data = model_from_checkpoint(path).hparams.data or {}
+    if data.get("name") != "mix":
+        raise ValueError(f"{path} was not trained with data=mix: it held out no real images to choose on")
+    return tuple(str(data.get(key)) for key in SPLIT)
+
+
+def held_out_scores(path: Path, cache_dir: str) -> dict[str, float]:
+    """Pooled metrics of the checkpoint on its run's held-out real images (no test folder)."""
+    model = model_from_checkpoint(path)
+    overrides = {"alphabet": model.codec.alphabet, "imgH": model.hparams.imgH, "cache_dir": cache_dir}
+    datamodule = datamodule_from_checkpoint(model.hparams.data, {**overrides, "test_root": None, "num_workers": 0})
+    datamodule.prepare_data(splits=("test",))
+    datamodule.setup("test")
+    held = {name: data for name, data in datamodule.test_sets.items() if name.endswith("_heldout")}
+    return scores_on(model, datamodule, held)
+
+
+def folder_scores(path: Path, roots: list[Path]) -> dict[str, float]:
+    """Pooled metrics of the checkpoint on labelled folders."""
+    model = model_from_checkpoint(path)
+    datamodule = FolderDataModule(model.codec.alphabet, test_root=[str(r) for r in roots], imgH=model.hparams.imgH)
+    datamodule.setup("test")
+    return scores_on(model, datamodule, datamodule.test_sets)
+
+
+def scores_on(model, datamodule, sets: dict) -> dict[str, float]:
+    reader = Recognizer.from_model(model, "cpu", vertical=None)  # upright, as in training
+    return score(reader, sets, lambda d: datamodule.loader(d, train=False, sharded=False), progress=False).summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", type=Path, nargs="+", help="the candidates")
+    parser.add_argument("--output", type=Path, required=True, help="the averaged checkpoint to write (float16)")
+    parser.add_argument("--root", type=Path, nargs="*", help="labelled folders to choose on (default: held out)")
+    parser.add_argument("--criterion", choices=("cer", "words"), default="cer")
+    parser.add_argument("--cache-dir", default="data/cache", help="where the runs' rendered test sets are kept")
+    args = parser.parse_args()
+
+    if not args.root:
+        splits = {path: held_out_split(path) for path in args.checkpoints}
+        if len(set(splits.values())) > 1:
+            raise SystemExit(f"the candidates held out different images ({sorted(set(splits.values()))})")
+
+    def scores(path: Path) -> dict[str, float]:
+        return folder_scores(path, args.root) if args.root else held_out_scores(path, args.cache_dir)
+
+    def loss(result: dict[str, float]) -> float:
+        return result["cer"] if args.criterion == "cer" else -result["word_accuracy_alnum"]
+
+    def say(what: str, path: Path, result: dict, before: dict | None = None) -> None:
+        was = f" (before {before['cer']:.2%}, {before['word_accuracy_alnum']:.2%})" if before else ""
+        print(f"{what} {path}: CER {result['cer']:.2%}, words (36 chars) {result['word_accuracy_alnum']:.2%}{was}")
+
+    alone = {path: scores(path) for path in args.checkpoints}
+    ranked = sorted(args.checkpoints, key=lambda path: loss(alone[path]))
+    for path in ranked:
+        say("alone", path, alone[path])
+    kept, best = [ranked[0]], alone[ranked[0]]
+    with tempfile.TemporaryDirectory() as folder:
+        trial = Path(folder) / "trial.ckpt"
+        for path in ranked[1:]:
+            result = scores(average_checkpoints([*kept, path], trial))
+            better = loss(result) < loss(best)
+            say("kept" if better else "left", path, result, best)
+            if better:
+                kept, best = [*kept, path], result
+        slim_checkpoint(average_checkpoints(kept, trial) if len(kept) > 1 else kept[0], args.output)
+    print(f"average of {len(kept)}: CER {best['cer']:.2%}, words (36 chars) {best['word_accuracy_alnum']:.2%}")
+    print(f"wrote {args.output}: " + " ".join(map(str, kept)))
+
+
+if __name__ == "__main__":
+    main()
