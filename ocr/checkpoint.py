@@ -113,11 +113,11 @@ def average_checkpoints(sources: list[str | Path], target: str | Path) -> Path:
         raise ValueError(f"averaging needs at least two checkpoints, got {len(sources)}")
     checkpoints = [load_checkpoint(source) for source in sources]
     first, first_state = checkpoints[0]["hyper_parameters"], checkpoints[0]["state_dict"]
+    shapes = {k: tuple(v.shape) for k, v in first_state.items()}
     for source, checkpoint in zip(sources[1:], checkpoints[1:]):
         theirs, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
         if theirs.get("alphabet") != first.get("alphabet"):
             raise ValueError(f"cannot average {source} with {sources[0]}: their alphabets differ")
-        shapes = {k: tuple(v.shape) for k, v in first_state.items()}
         differ = sorted(set(shapes) ^ set(state)) or [k for k, v in state.items() if tuple(v.shape) != shapes[k]]
         if differ:
             raise ValueError(f"cannot average {source} with {sources[0]}: other networks (weights {differ[:3]} differ)")

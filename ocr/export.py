@@ -97,7 +97,7 @@ def export(cfg) -> Path:
         raise ValueError(f"format must be one of {sorted(writers)}, got {cfg.format!r}")
     write, suffix = writers[cfg.format]
     sources = model_paths(cfg.ckpt_path)
-    if len(sources) > 1 and not cfg.output:
+    if not isinstance(cfg.ckpt_path, str) and not cfg.output:
         raise ValueError("ckpt_path lists checkpoints to average: name the file to write, output=FILE")
     output = Path(cfg.output or Path(str(cfg.ckpt_path)).with_suffix(suffix))  # a shipped name: here
     if output.resolve() in {source.resolve() for source in sources}:
