@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ocr.checkpoint import average_checkpoints, model_from_checkpoint, slim_checkpoint  # noqa: E402
+from ocr.checkpoint import average_checkpoints, load_checkpoint, model_from_checkpoint, slim_checkpoint  # noqa: E402
 from ocr.data.datamodule import FolderDataModule, datamodule_from_checkpoint  # noqa: E402
 from ocr.evaluation import score  # noqa: E402
 from ocr.recognizer import Recognizer  # noqa: E402
@@ -30,36 +30,34 @@ from ocr.recognizer import Recognizer  # noqa: E402
 SPLIT = ("name", "real_roots", "val_fraction", "seed", "gt_file")
 
 
-def held_out_split(path: Path) -> tuple:
-    """What decides which real images a checkpoint's run held out."""
-    data = model_from_checkpoint(path).hparams.data or {}
-    if data.get("name") != "mix":
-        raise ValueError(f"{path} was not trained with data=mix: it held out no real images to choose on")
-    return tuple(str(data.get(key)) for key in SPLIT)
+def check_candidates(paths: list[Path], held_out: bool) -> None:
+    """One alphabet among the candidates and, choosing on held-out images, one held-out split
+    (what decides which real images a run held out)."""
+    hyper_parameters = {path: load_checkpoint(path)["hyper_parameters"] for path in paths}
+    if len({h["alphabet"] for h in hyper_parameters.values()}) > 1:
+        raise SystemExit("the candidates have different alphabets: they cannot be averaged")
+    if not held_out:
+        return
+    for path, h in hyper_parameters.items():
+        if (h.get("data") or {}).get("name") != "mix":
+            raise SystemExit(f"{path} was not trained with data=mix: it held out no real images to choose on")
+    splits = {tuple(str(h["data"].get(key)) for key in SPLIT) for h in hyper_parameters.values()}
+    if len(splits) > 1:
+        raise SystemExit(f"the candidates held out different images ({sorted(splits)})")
 
 
-def held_out_scores(path: Path, cache_dir: str) -> dict[str, float]:
-    """Pooled metrics of the checkpoint on its run's held-out real images (no test folder)."""
-    model = model_from_checkpoint(path)
+def choice_sets(model, roots: list[Path] | None, cache_dir: str):
+    """The data module and the sets to choose on: the folders ``roots``, or else the real
+    images the model's run held out (no test folder). Built once for all candidates."""
+    if roots:
+        datamodule = FolderDataModule(model.codec.alphabet, test_root=[str(r) for r in roots], imgH=model.hparams.imgH)
+        datamodule.setup("test")
+        return datamodule, datamodule.test_sets
     overrides = {"alphabet": model.codec.alphabet, "imgH": model.hparams.imgH, "cache_dir": cache_dir}
     datamodule = datamodule_from_checkpoint(model.hparams.data, {**overrides, "test_root": None, "num_workers": 0})
     datamodule.prepare_data(splits=("test",))
     datamodule.setup("test")
-    held = {name: data for name, data in datamodule.test_sets.items() if name.endswith("_heldout")}
-    return scores_on(model, datamodule, held)
-
-
-def folder_scores(path: Path, roots: list[Path]) -> dict[str, float]:
-    """Pooled metrics of the checkpoint on labelled folders."""
-    model = model_from_checkpoint(path)
-    datamodule = FolderDataModule(model.codec.alphabet, test_root=[str(r) for r in roots], imgH=model.hparams.imgH)
-    datamodule.setup("test")
-    return scores_on(model, datamodule, datamodule.test_sets)
-
-
-def scores_on(model, datamodule, sets: dict) -> dict[str, float]:
-    reader = Recognizer.from_model(model, "cpu", vertical=None)  # upright, as in training
-    return score(reader, sets, lambda d: datamodule.loader(d, train=False, sharded=False), progress=False).summary
+    return datamodule, {name: data for name, data in datamodule.test_sets.items() if name.endswith("_heldout")}
 
 
 def main() -> None:
@@ -71,13 +69,13 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="data/cache", help="where the runs' rendered test sets are kept")
     args = parser.parse_args()
 
-    if not args.root:
-        splits = {path: held_out_split(path) for path in args.checkpoints}
-        if len(set(splits.values())) > 1:
-            raise SystemExit(f"the candidates held out different images ({sorted(set(splits.values()))})")
+    check_candidates(args.checkpoints, held_out=not args.root)
+    datamodule, sets = choice_sets(model_from_checkpoint(args.checkpoints[0]), args.root, args.cache_dir)
 
     def scores(path: Path) -> dict[str, float]:
-        return folder_scores(path, args.root) if args.root else held_out_scores(path, args.cache_dir)
+        """Pooled metrics of the checkpoint on the sets, read upright as in training."""
+        reader = Recognizer.from_model(model_from_checkpoint(path), "cpu", vertical=None)
+        return score(reader, sets, lambda d: datamodule.loader(d, train=False, sharded=False), progress=False).summary
 
     def loss(result: dict[str, float]) -> float:
         return result["cer"] if args.criterion == "cer" else -result["word_accuracy_alnum"]
