@@ -203,6 +203,7 @@ class Decoder:
     beam_width: int = 10
     lexicon: str | Path | list[str] | None = None
     max_edits: int = 5
+    max_candidates: int = 50  # words scored per reading: the nearest, the most frequent first
     unknown_word_log_prob: float = -5.0
     unknown_letter_log_prob: float = -3.0
     scales: Sequence[float] = (1.0,)  # widths the images are read at (see ``__call__``'s views)
@@ -217,6 +218,8 @@ class Decoder:
             raise ValueError(
                 f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}"
             )
+        if self.max_candidates < 1:
+            raise ValueError(f"decode.max_candidates must be at least 1, got {self.max_candidates}")
         if self.method == "lexicon" and not self.lexicon:
             raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
         if self.uses_views:
@@ -280,9 +283,9 @@ class Decoder:
             scores.append(math.exp(float(fit[best]) / frames[i]))
         return chosen, scores
 
-    def _near(self, readings: list[str], limit: int = 50) -> list[list[str]]:
+    def _near(self, readings: list[str]) -> list[list[str]]:
         """For each reading, the list's words (keys) within ``max_edits``, closest first
-        (at most ``limit``); the whole batch at once, on all cores."""
+        (at most ``max_candidates``); the whole batch at once, on all cores."""
         queries = readings if self.method == "lexicon" else [word_key(r) for r in readings]
         unique = list(dict.fromkeys(queries))  # models and widths often agree: each query once
         distances = process.cdist(
@@ -296,7 +299,7 @@ class Decoder:
                 closest = process.extract(query, self.keys, scorer=Levenshtein.distance, limit=5)
                 found.append([key for key, _, _ in closest])
                 continue
-            within = within[np.argsort(row[within], kind="stable")[:limit]]
+            within = within[np.argsort(row[within], kind="stable")[: self.max_candidates]]
             found.append([self.keys[i] for i in within])
         return found
 

@@ -207,6 +207,17 @@ def test_dictionary_decoding_mends_readings_near_words_and_keeps_the_others():
     assert neutral(_doubtful_cat(codec.alphabet))[0] == ["cat"]
 
 
+def test_dictionary_decoding_scores_at_most_max_candidates_words_nearest_and_most_frequent_first():
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    words = ["cut 900", "cart 500"]  # both one edit from the reading "cat"; "cut" the more frequent
+    assert Decoder(codec, "dictionary", lexicon=words)._near(["cat"]) == [["cut", "cart"]]
+    assert Decoder(codec, "dictionary", lexicon=words, max_candidates=2)(_doubtful_cat(codec.alphabet))[0] == ["cart"]
+    # With one candidate only "cut" is scored: against the image it loses to the reading itself.
+    assert Decoder(codec, "dictionary", lexicon=words, max_candidates=1)(_doubtful_cat(codec.alphabet))[0] == ["cat"]
+    with pytest.raises(ValueError, match="max_candidates"):
+        Decoder(codec, "dictionary", lexicon=words, max_candidates=0)
+
+
 def test_views_at_other_widths_are_averaged_into_the_words_scores(checkpoint, word):
     codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
     decode = Decoder(codec, "dictionary", lexicon=["cart 500", "cut 100"], scales=[1.0, 1.5])
