@@ -31,6 +31,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from ocr.options import check_numbers
 from ocr.text import BLANK, CTCCodec, best_path_numpy
 
 # `decode.lexicon: english`: SymSpell's English frequency list (82,765 words with their
@@ -218,8 +219,12 @@ class Decoder:
             raise ValueError(
                 f"decode.scales reads images at several widths for lexicon and dictionary, not {self.method}"
             )
-        if self.max_candidates < 1:
-            raise ValueError(f"decode.max_candidates must be at least 1, got {self.max_candidates}")
+        check_numbers(
+            "decode",
+            beam_width=(self.beam_width, int, 1),
+            max_edits=(self.max_edits, int, 0),
+            max_candidates=(self.max_candidates, int, 1),
+        )
         if self.method == "lexicon" and not self.lexicon:
             raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
         if self.uses_views:
