@@ -36,7 +36,7 @@ DISTORTIONS = {"none": 0, "sine": 1, "cosine": 2, "random": 3}
 RENDERERS = ("trdg", "layered", "pillow")
 # Raised when the composed looks (ocr/data/layers.py, draw.py) change their pixels, so that
 # stores rendered before are not taken for the new ones.
-LOOK_VERSION = 3
+LOOK_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
     """
     import cv2
 
-    word, style = job.words[i % len(job.words)], job.style
-    if style.renderer == "pillow":
+    if job.style.renderer == "pillow":
         return _drawn(job, i)
+    word, style = job.words[i % len(job.words)], job.style
     generator = fake_text_generator()
     layered = style.renderer == "layered"
     for attempt in range(attempts):
