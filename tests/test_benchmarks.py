@@ -90,3 +90,17 @@ def test_soup_writes_the_average_of_the_checkpoints_it_kept(tmp_path):
     # Without folders to choose on, only runs that held out real images (data=mix) qualify.
     with pytest.raises(AssertionError, match="was not trained with data=mix"):
         run_entry_point("benchmarks/soup.py", *candidates, f"--output={out}")
+
+
+def test_char_frequency_groups_characters_by_their_training_count(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    # "a" seen 15 times, "b" 3 times, "c" never.
+    (train / "gt.txt").write_text("".join(f"{i}.png\t{label}\n" for i, label in enumerate(["aaaa"] * 3 + ["ab"] * 3)))
+    predictions = tmp_path / "predictions.tsv"
+    rows = [("set", "file", "truth", "prediction"), ("s", "x.png", "ab", "ab"), ("s", "y.png", "abc", "aXc")]
+    predictions.write_text("".join("\t".join(row) + "\n" for row in rows))
+    out = run_entry_point("benchmarks/char_frequency.py", str(predictions), str(train / "gt.txt")).stdout
+    assert "18 training characters, 2 distinct; 2 readings" in out
+    table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert table == {"0": ["1", "1", "100.00%"], "1-9": ["2", "1", "50.00%"], "10-29": ["2", "1", "100.00%"]}
