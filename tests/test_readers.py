@@ -209,3 +209,22 @@ def test_mixing_renders_with_real_folders_holds_out_the_same_real_images(train_c
 
     metrics, _ = train(train_cfg("debug=fdr", *mix, f"data.real_roots=[{gt_folder},{other}]"))
     assert {f"test/{name}/word_accuracy", "test/synth_test/word_accuracy"} <= set(metrics)
+
+
+def test_each_real_folder_may_have_its_own_share_of_the_draws(train_cfg, tmp_path, gt_folder):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    other = tmp_path / "other"
+    shutil.copytree(gt_folder, other)
+    mix = ["data=mix", f"data.cache_dir={tmp_path / 'cache'}", f"data.real_roots=[{gt_folder},{other}]"]
+    dm = instantiate(train_cfg(*mix, "data.real_weight=[0.1,0.3]").data)
+    dm.prepare_data()
+    dm.setup("fit")
+    starts = dm.train_set.offsets[1:]  # where each real folder's images begin, then the end
+    shares = [dm.train_set.draw_weights[a:b].sum() for a, b in zip(starts, starts[1:])]
+    assert shares == pytest.approx([0.1, 0.3])  # the renders draw the other 0.6
+    wrong = {"[0.5]": "1 shares for 2", "[0.7,0.6]": "add up to more than 1", "[0.1,-1]": r"real_weight\[1\]"}
+    for weights, message in wrong.items():
+        with pytest.raises(InstantiationException, match=message):
+            instantiate(train_cfg(*mix, f"data.real_weight={weights}").data)

@@ -211,7 +211,8 @@ def read_folder(root: Path, data: OCRDataModule, format: str, gt_file: str, unkn
 class MixDataModule(SynthDataModule):
     """Rendered words and real labelled images in one training set: each epoch draws
     ``real_weight`` of its images from the real folders (``real_roots``, uniformly over
-    their images) and the rest from the renders (``SynthDataModule``'s arguments).
+    their images; a list: each folder's own share, in their order) and the rest from the
+    renders (``SynthDataModule``'s arguments).
 
     ``val_fraction`` of each real folder is held out, the same images whatever the other
     folders (a split seeded by ``seed`` and the folder's name): together they are the
@@ -225,7 +226,7 @@ class MixDataModule(SynthDataModule):
         alphabet: str,
         cache_dir: str,
         real_roots: str | list[str],
-        real_weight: float = 0.5,
+        real_weight: float | list[float] = 0.5,
         draws: int | None = None,
         test_root: str | list[str] | None = None,
         gt_file: str = "gt.txt",
@@ -234,17 +235,17 @@ class MixDataModule(SynthDataModule):
         **kwargs,
     ):
         super().__init__(alphabet=alphabet, cache_dir=cache_dir, sets=sets, **kwargs)
-        check_number("data.real_weight", real_weight, float, minimum=0, maximum=1)
         check_number("data.draws", draws, int, minimum=1, optional=True)
         self.real_roots, self.test_roots = _folders(real_roots), _folders(test_root)
         if not self.real_roots:
             raise ValueError("data.real_roots must name at least one folder of real labelled images")
-        self.real_weight, self.draws = real_weight, draws
+        self.real_weights = _real_weights(real_weight, len(self.real_roots))
+        self.draws = draws
         if self.sets.fresh:
             raise ValueError("data.fresh=true is for data=synth: a mixture draws its renders with replacement")
         check_folders({"real_roots": real_roots, "test_root": test_root, "gt_file": gt_file})  # before any render
         self.gt_file, self.unknown_chars = gt_file, unknown_chars
-        self.real: Dataset | None = None  # the real images not held out
+        self.real: list[Dataset] = []  # each real folder's images not held out
 
     def held_out(self, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The training and held-out indices of a real folder of ``n`` images."""
@@ -260,7 +261,7 @@ class MixDataModule(SynthDataModule):
                 train_idx, held_idx = self.held_out(len(images), root.name)
                 real.append(Subset(images, train_idx))
                 held[f"{root.name}_heldout"] = Subset(images, held_idx)
-            self.real, self.val_set = ConcatImages(real), ConcatImages(list(held.values()))
+            self.real, self.val_set = real, ConcatImages(list(held.values()))
             tests = {
                 r.name: read_folder(r, self, "gt", self.gt_file, self.unknown_chars, test=True) for r in self.test_roots
             }
@@ -268,16 +269,36 @@ class MixDataModule(SynthDataModule):
             self.test_sets = {**held, "synth_test": test, **tests}
         if stage in (None, "fit", "validate") and self.train_set is None:  # testing needs no training renders
             rendered = self.rendered_words()
-            draws = self.draws or len(rendered) + len(self.real)
-            self.train_set = Mixture([rendered, self.real], [1 - self.real_weight, self.real_weight], draws)
+            n_real = sum(len(part) for part in self.real)
+            draws = self.draws or len(rendered) + n_real
+            if len(self.real_weights) == 1:  # one share for all real images alike
+                parts, weights = [rendered, ConcatImages(self.real)], [1 - self.real_weights[0], self.real_weights[0]]
+            else:
+                parts, weights = [rendered, *self.real], [1 - sum(self.real_weights), *self.real_weights]
+            self.train_set = Mixture(parts, weights, draws)
+            shares = ", ".join(f"{root.name} {w:g}" for root, w in zip(self.real_roots, self.real_weights))
             log.info(
                 "data: %d renders and %d real images (%s of each epoch's %d draws), %d held out",
                 len(rendered),
-                len(self.real),
-                self.real_weight,
+                n_real,
+                shares if len(self.real_weights) > 1 else self.real_weights[0],
                 draws,
                 len(self.val_set),
             )
+
+
+def _real_weights(value, folders: int) -> list[float]:
+    """``data.real_weight`` as a list: one share for all real folders, or one each."""
+    if value is None or isinstance(value, (int, float, str)):
+        check_number("data.real_weight", value, float, minimum=0, maximum=1)
+        return [float(value)]
+    if len(value) != folders:
+        raise ValueError(f"data.real_weight: {list(value)} names {len(value)} shares for {folders} data.real_roots")
+    for k, share in enumerate(value):
+        check_number(f"data.real_weight[{k}]", share, float, minimum=0, maximum=1)
+    if sum(value) > 1:
+        raise ValueError(f"data.real_weight: the shares {list(value)} add up to more than 1")
+    return [float(share) for share in value]
 
 
 def _folders(value: str | list[str] | None) -> list[Path]:
