@@ -2,9 +2,8 @@
 
 ``english.ckpt``: float16 checkpoint of ``experiment=english_photo`` (words laid on
 photographs) trained from scratch; ``english.onnx`` its export, read on a CPU (``reading_path``);
-``english_debian_condensed.ckpt`` and ``english_fonts621.ckpt``: the ``experiment=english``
-recipe with condensed letters and more fonts; ``english_real.ckpt``: the averaged weights of
-runs that trained ``english`` further on renders and real word crops
+``english_real.ckpt``: the averaged weights of runs that trained ``english`` further on
+renders and real word crops
 (``experiment=english_mix``), for research use (see
 ``README.md`` in this folder for how each was trained and how they score).
 """
