@@ -228,7 +228,7 @@ def test_a_font_must_map_every_letter_of_another_script():
     assert "last-resort" in font_problems(ttf / "LastResortHE-Regular.ttf", arabic)[0]
 
 
-def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
+def test_font_collections_expand_to_their_faithful_fonts(tmp_path, caplog):
     from pathlib import Path
 
     serif = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # a font package installed with ocr
@@ -237,7 +237,10 @@ def test_font_collections_expand_to_their_faithful_fonts(tmp_path):
     for name in ("Face.otf", "Face.ttf"):
         shutil.copy(ROBOTO, tmp_path / name)
     shutil.copy(trdg_fonts_dir() / "BEBAS___.ttf", tmp_path)
-    assert resolve_fonts([str(tmp_path)], SEED_ALPHABET) == (str(tmp_path / "Face.otf"),)
+    with caplog.at_level("INFO", logger="ocr.data.fonts"):
+        assert resolve_fonts([str(tmp_path)], SEED_ALPHABET) == (str(tmp_path / "Face.otf"),)
+    # What was left out, and why, is said.
+    assert "1 of 2 draw the alphabet; left out BEBAS___.ttf (draws lower case as capitals)" in caplog.text
     mixed = resolve_fonts(["trdg", "font_caladea", "Roboto-Regular.ttf"], SEED_ALPHABET)
     assert mixed == faithful_fonts(SEED_ALPHABET) + serif  # each font once
     with pytest.raises(FileNotFoundError, match="font_nonexistent"):

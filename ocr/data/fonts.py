@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFont
 
 from ocr.data.trdg_compat import trdg_folder
+
+log = logging.getLogger(__name__)
 
 # Lower-case letters whose shapes differ from their capitals in ordinary fonts.
 _DISTINCT_CASE = "abdeghnqrt"
@@ -115,9 +118,15 @@ def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ..
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in FONT_SUFFIXES:
             paths.setdefault(path.with_suffix(""), path)
-    good = tuple(str(p) for p in paths.values() if not font_problems(p, alphabet))
+    problems = {path: font_problems(path, alphabet) for path in paths.values()}
+    good = tuple(str(path) for path, found in problems.items() if not found)
     if not good:
         raise ValueError(f"no font in {folder} draws every character of the alphabet {alphabet!r}")
+    left = [f"{path.name} ({' and '.join(found)})" for path, found in problems.items() if found]
+    if left:
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        shown = ", ".join(left[:3])
+        log.info("fonts in %s: %d of %d draw the alphabet; left out %s%s", folder, len(good), len(paths), shown, more)
     return good
 
 
