@@ -44,8 +44,9 @@ def read_characters(truth: str, reading: str) -> list[bool]:
 
 def by_frequency(rows: list[tuple[str, str]], seen: Counter) -> list[dict]:
     """Characters of the truths, read or not, grouped by their count in ``seen``."""
-    ends = (*BINS[1:], None)
-    groups = [{"from": low, "to": high, "characters": 0, "read": 0, "distinct": set()} for low, high in zip(BINS, ends)]
+    spans = [str(low) if high == 1 else f"{low}-{high - 1}" for low, high in zip(BINS, BINS[1:])] + [f"{BINS[-1]}+"]
+    groups = [{"from": low, "span": span, "characters": 0, "read": 0, "distinct": set()} for low, span in
+              zip(BINS, spans)]
     for truth, reading in rows:
         for character, read in zip(truth, read_characters(truth, reading)):
             group = next(g for g in reversed(groups) if seen[character] >= g["from"])
@@ -66,8 +67,7 @@ def main() -> None:
     print(f"{sum(seen.values())} training characters, {len(seen)} distinct; {len(rows)} readings")
     print(f"{'seen in training':>18} {'characters':>10} {'distinct':>8} {'read':>8}")
     for g in by_frequency(rows, seen):
-        span = f"{g['from']}+" if g["to"] is None else f"{g['from']}-{g['to'] - 1}" if g["to"] > 1 else "0"
-        print(f"{span:>18} {g['characters']:>10} {g['distinct']:>8} {g['read'] / g['characters']:>8.2%}")
+        print(f"{g['span']:>18} {g['characters']:>10} {g['distinct']:>8} {g['read'] / g['characters']:>8.2%}")
 
 
 if __name__ == "__main__":

@@ -271,17 +271,15 @@ class MixDataModule(SynthDataModule):
             rendered = self.rendered_words()
             n_real = sum(len(part) for part in self.real)
             draws = self.draws or len(rendered) + n_real
-            if len(self.real_weights) == 1:  # one share for all real images alike
-                parts, weights = [rendered, ConcatImages(self.real)], [1 - self.real_weights[0], self.real_weights[0]]
-            else:
-                parts, weights = [rendered, *self.real], [1 - sum(self.real_weights), *self.real_weights]
-            self.train_set = Mixture(parts, weights, draws)
-            shares = ", ".join(f"{root.name} {w:g}" for root, w in zip(self.real_roots, self.real_weights))
+            shares = self.real_weights
+            if len(shares) == 1:  # one share for all real images alike: each folder's by its size
+                shares = [shares[0] * len(part) / max(n_real, 1) for part in self.real]
+            self.train_set = Mixture([rendered, *self.real], [1 - sum(shares), *shares], draws)
             log.info(
                 "data: %d renders and %d real images (%s of each epoch's %d draws), %d held out",
                 len(rendered),
                 n_real,
-                shares if len(self.real_weights) > 1 else self.real_weights[0],
+                ", ".join(f"{root.name} {share:.3g}" for root, share in zip(self.real_roots, shares)),
                 draws,
                 len(self.val_set),
             )
