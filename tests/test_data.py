@@ -1,5 +1,6 @@
 import codecs
 import json
+import random
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,15 @@ from ocr.data import render as render_module
 from ocr.data import store
 from ocr.data.batching import WidthBatchSampler, collate, pad_on_device
 from ocr.data.datamodule import FolderDataModule, SynthDataModule
-from ocr.data.fonts import faithful_fonts, font_folder, font_problems, resolve_fonts, trdg_fonts_dir
+from ocr.data.fonts import (
+    capitals_fonts,
+    faithful_fonts,
+    font_folder,
+    font_problems,
+    resolve_capitals,
+    resolve_fonts,
+    trdg_fonts_dir,
+)
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
@@ -216,6 +225,45 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
         resolve_fonts(["BEBAS___.ttf"], SEED_ALPHABET)
     with pytest.raises(FileNotFoundError, match="nope.ttf"):
         resolve_fonts(["nope.ttf"], SEED_ALPHABET)
+
+
+def test_capitals_only_fonts_draw_the_texts_without_lower_case_when_asked():
+    bebas = str(trdg_fonts_dir() / "BEBAS___.ttf")
+    # An alphabet without lower case has nothing such a font would draw wrong.
+    assert font_problems(bebas, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == []
+    capitals = capitals_fonts(SEED_ALPHABET)
+    assert bebas in capitals and ROBOTO not in capitals
+    assert not set(capitals) & set(faithful_fonts(SEED_ALPHABET))
+    assert not any("SEASRN" in f for f in capitals)  # glyphs missing as well: left out
+    assert resolve_capitals(None, SEED_ALPHABET) == capitals == resolve_capitals(["trdg", ROBOTO], SEED_ALPHABET)
+    assert resolve_capitals(["font_caladea"], SEED_ALPHABET) == ()
+    # A render job draws them only for words that have no lower-case letter.
+    plain = RenderJob(("x",), (ROBOTO,), Style(), seed=1, imgH=32, max_width=400)
+    both = RenderJob(("x",), (ROBOTO,), Style(), seed=1, imgH=32, max_width=400, capitals=(bebas,))
+    draws = {word: Counter(both.font(word, random.Random(i)) for i in range(200)) for word in ("FORE", "2024", "Fore")}
+    assert draws["FORE"][bebas] > 50 and draws["2024"][bebas] > 50 and draws["FORE"][ROBOTO] > 50
+    assert draws["Fore"] == Counter({ROBOTO: 200})
+    assert plain.key() != both.key()
+    assert [plain.font("FORE", random.Random(i)) for i in range(5)] == [ROBOTO] * 5
+    drawn = RenderJob(("FORE",), (ROBOTO,), Style(renderer="pillow"), seed=1, imgH=32, max_width=400, capitals=(bebas,))
+    assert render_word(drawn, 0).shape[0] == 32
+    sets = SynthSets(SEED_ALPHABET, "unused", count=10, test_count=2, capitals=True)
+    assert sets.jobs()["train"].capitals == capitals
+    assert SynthSets(SEED_ALPHABET, "unused", count=10, test_count=2).jobs()["train"].capitals == ()
+
+
+def test_fonts_can_be_drawn_family_by_family():
+    caladea = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # one family, four files
+    fonts = caladea + (ROBOTO,)
+    assert render_module.font_families(fonts) == (caladea, (ROBOTO,))
+    by_file = RenderJob(("x",), fonts, Style(), seed=1, imgH=32, max_width=400)
+    by_family = RenderJob(("x",), fonts, Style(), seed=1, imgH=32, max_width=400, font_draw="family")
+    jobs = (by_file, by_family)
+    share = {job.font_draw: sum(job.font("w", random.Random(i)) == ROBOTO for i in range(1000)) for job in jobs}
+    assert 150 < share["file"] < 250 and 450 < share["family"] < 550  # of 1,000 draws
+    assert by_file.key() != by_family.key()
+    with pytest.raises(ValueError, match="data.font_draw is 'face'"):
+        RenderJob(("x",), fonts, Style(), seed=1, imgH=32, max_width=400, font_draw="face")
 
 
 def test_a_font_must_map_every_letter_of_another_script():

@@ -3,7 +3,9 @@
 A font is unfaithful to an alphabet when it lacks a glyph for one of its characters
 (draws nothing, or the same box as a private-use code point) or when it draws lower
 case as capitals (BEBAS, Capture it, Amatic SC, ...): rendering the word ``fore`` as
-``FORE`` under the label ``fore`` is label noise. A few fonts map the ASCII code points to
+``FORE`` under the label ``fore`` is label noise. Such a font is faithful to the texts
+without lower-case letters (``FORE``, ``2024``), and draws those when ``data.capitals`` is
+on (``capitals_fonts``); an alphabet without lower case never flags it. A few fonts map the ASCII code points to
 other symbols (Greek, dingbats, maths); no check on the rendered shapes separates them
 from script fonts, so they are known by name (``SYMBOL_FONTS``).
 """
@@ -37,6 +39,8 @@ SYMBOL_FONTS = frozenset(
 )
 # Fonts that map every code point to a box showing its Unicode block (matplotlib ships one).
 FALLBACK_FONTS = frozenset({"LastResortHE-Regular"})
+# The problem of a font that draws lower case as capitals (the only one ``capitals_fonts`` allows).
+CAPITALS = "draws lower case as capitals"
 # The outline formats FreeType reads and a collection is searched for (Type 1 as .pfb).
 FONT_SUFFIXES = (".ttf", ".otf", ".pfb")
 
@@ -99,35 +103,47 @@ def font_problems(path: str | Path, alphabet: str) -> list[str]:
     problems = [f"has no glyph for {''.join(missing)!r}"] if missing else []
     correlations = []
     for lower in _DISTINCT_CASE:
-        if lower in alphabet or lower.upper() in alphabet:
+        if lower in alphabet:
             a, b = _shape(font, lower), _shape(font, lower.upper())
             if a is not None and b is not None:
                 correlations.append(np.corrcoef(a.ravel(), b.ravel())[0, 1])
     if correlations and np.median(correlations) > _CAPS_CORRELATION:
-        problems.append("draws lower case as capitals")
+        problems.append(CAPITALS)
     return problems
 
 
 @functools.lru_cache(maxsize=32)
-def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ...]:
-    """The font files (``FONT_SUFFIXES``) in ``fonts_dir`` and its subfolders (trdg's Latin
-    fonts by default) that draw every character of ``alphabet`` as itself, sorted by path;
-    of a font shipped in several formats, one file."""
+def _checked(alphabet: str, fonts_dir: str | None) -> dict[Path, list[str]]:
+    """Each font file (``FONT_SUFFIXES``) in ``fonts_dir`` and its subfolders (trdg's Latin
+    fonts by default), sorted by path, with its problems with ``alphabet``; of a font
+    shipped in several formats, one file. Logs what is left out, and why."""
     folder = Path(fonts_dir) if fonts_dir else trdg_fonts_dir()
     paths = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in FONT_SUFFIXES:
             paths.setdefault(path.with_suffix(""), path)
     problems = {path: font_problems(path, alphabet) for path in paths.values()}
-    good = tuple(str(path) for path, found in problems.items() if not found)
+    good = sum(not found for found in problems.values())
     if not good:
         raise ValueError(f"no font in {folder} draws every character of the alphabet {alphabet!r}")
     left = [f"{path.name} ({' and '.join(found)})" for path, found in problems.items() if found]
     if left:
         more = f" and {len(left) - 3} more" if len(left) > 3 else ""
         shown = ", ".join(left[:3])
-        log.info("fonts in %s: %d of %d draw the alphabet; left out %s%s", folder, len(good), len(paths), shown, more)
-    return good
+        log.info("fonts in %s: %d of %d draw the alphabet; left out %s%s", folder, good, len(paths), shown, more)
+    return problems
+
+
+def faithful_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ...]:
+    """The font files in ``fonts_dir`` (see ``_checked``) that draw every character of
+    ``alphabet`` as itself."""
+    return tuple(str(path) for path, found in _checked(alphabet, fonts_dir).items() if not found)
+
+
+def capitals_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ...]:
+    """The font files in ``fonts_dir`` that draw every character of ``alphabet``, its lower
+    case as capitals: faithful to the texts without lower-case letters."""
+    return tuple(str(path) for path, found in _checked(alphabet, fonts_dir).items() if found == [CAPITALS])
 
 
 def font_folder(name: str) -> Path | None:
@@ -177,3 +193,13 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
             raise ValueError(f"font {path} cannot render the alphabet: it {' and '.join(problems)}")
         resolved.append(str(path))
     return tuple(dict.fromkeys(resolved))
+
+
+def resolve_capitals(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
+    """The fonts of the collections in ``fonts`` (as ``resolve_fonts`` reads them) that draw
+    lower case as capitals and the alphabet otherwise (``capitals_fonts``); fonts named one
+    by one are checked whole by ``resolve_fonts``."""
+    folders = [str(folder) for folder in map(font_folder, fonts) if folder is not None] if fonts else [None]
+    capitals = tuple(dict.fromkeys(path for folder in folders for path in capitals_fonts(alphabet, folder)))
+    log.info("%d fonts that draw lower case as capitals draw the texts without lower case too", len(capitals))
+    return capitals

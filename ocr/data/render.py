@@ -106,6 +106,21 @@ class Style:
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
+FONT_DRAWS = ("file", "family")
+
+
+@functools.lru_cache(maxsize=8)
+def font_families(fonts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """``fonts`` grouped by family (the family name FreeType reads from each file: a face's
+    weights and styles together), in the order of their first file."""
+    from PIL import ImageFont
+
+    families: dict[str, list[str]] = {}
+    for path in fonts:
+        families.setdefault(ImageFont.truetype(path, 12).getname()[0] or path, []).append(path)
+    return tuple(tuple(paths) for paths in families.values())
+
+
 @dataclass(frozen=True)
 class RenderJob:
     """Everything that determines a rendered set's pixels (its cache key is made of it)."""
@@ -117,6 +132,20 @@ class RenderJob:
     imgH: int
     max_width: int
     extra: dict = field(default_factory=dict)  # anything else that names the set
+    capitals: tuple[str, ...] = ()  # fonts that draw lower case as capitals: for texts without it
+    font_draw: str = "file"  # file: each font file equally likely; family: each family, then a file of it
+
+    def __post_init__(self) -> None:
+        if self.font_draw not in FONT_DRAWS:
+            raise ValueError(f"data.font_draw is {self.font_draw!r}: one of {', '.join(FONT_DRAWS)}")
+
+    def font(self, word: str, rng: random.Random) -> str:
+        """The font to draw ``word`` in: one of ``fonts``, or of ``capitals`` too for a word
+        without lower-case letters; with ``font_draw: family``, a family first."""
+        fonts = self.fonts + self.capitals if self.capitals and word == word.upper() else self.fonts
+        if self.font_draw == "family":
+            fonts = rng.choice(font_families(fonts))
+        return rng.choice(fonts)
 
     def key(self) -> str:
         import hashlib
@@ -125,6 +154,10 @@ class RenderJob:
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
         words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
         parts = [words, fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra]
+        if self.capitals:  # (absent otherwise: the keys of sets rendered before stay)
+            parts.append([(Path(f).name, os.path.getsize(f)) for f in self.capitals])
+        if self.font_draw != "file":
+            parts.append(self.font_draw)
         if self.style.renderer != "trdg":
             parts.append(LOOK_VERSION)
         blob = json.dumps(parts, sort_keys=True)
@@ -157,7 +190,7 @@ def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None
             image = generator.generate(
                 index=i,
                 text=word,
-                font=rng.choice(job.fonts),
+                font=job.font(word, rng),
                 out_dir=None,
                 size=rng.randint(*style.height),
                 extension=None,
@@ -195,7 +228,7 @@ def _drawn(job: RenderJob, i: int) -> np.ndarray | None:
     """Image ``i`` drawn by the ``pillow`` renderer (None for a text with nothing to draw)."""
     word, style = job.words[i % len(job.words)], job.style
     rng = random.Random((job.seed * 1_000_003 + i) * 31)
-    coverage = draw.draw_word(word, rng.choice(job.fonts), rng.randint(*style.height), style, rng)
+    coverage = draw.draw_word(word, job.font(word, rng), rng.randint(*style.height), style, rng)
     if coverage.max(initial=0) == 0:
         return None
     return _model_input(layers.compose(coverage, style, _photos(), rng, tilted=True), job, word)

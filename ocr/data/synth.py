@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ocr.data.fonts import resolve_fonts
+from ocr.data.fonts import resolve_capitals, resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
 from ocr.data.words import Texts, load_vocabulary, split_vocabulary
 from ocr.options import check_number
@@ -44,6 +44,8 @@ class SynthSets:
         words_file: str | None = None,
         max_word_length: int = 24,
         fonts: list[str] | None = None,
+        capitals: bool = False,
+        font_draw: str = "file",
         style: dict | None = None,
         texts: dict[str, float] | None = None,
         case: dict[str, float] | None = None,
@@ -64,7 +66,7 @@ class SynthSets:
         self.imgH, self.max_width, self.seed = imgH, max_width, seed
         self.count, self.test_count = count, test_count
         self.words_file, self.max_word_length = words_file, max_word_length
-        self.fonts = fonts
+        self.fonts, self.capitals, self.font_draw = fonts, bool(capitals), font_draw
         self.style = Style(**(style or {}))
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
         self.render_workers, self.stream, self.fresh = render_workers, bool(stream), bool(fresh)
@@ -88,7 +90,9 @@ class SynthSets:
                 vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed
             )
             fonts = resolve_fonts(self.fonts, self.alphabet)
-            common = dict(fonts=fonts, style=self.style, imgH=self.imgH, max_width=self.max_width)
+            capitals = resolve_capitals(self.fonts, self.alphabet) if self.capitals else ()
+            common = dict(fonts=fonts, capitals=capitals, font_draw=self.font_draw, style=self.style)
+            common.update(imgH=self.imgH, max_width=self.max_width)
             self._jobs = {
                 "train": RenderJob(self.draw(train_words, self.count, self.seed), seed=self.seed, **common),
                 "test": RenderJob(self.draw(test_words, self.test_count, self.seed + 1), seed=self.seed + 1, **common),
