@@ -5,9 +5,9 @@ A font is unfaithful to an alphabet when it lacks a glyph for one of its charact
 case as capitals (BEBAS, Capture it, Amatic SC, ...): rendering the word ``fore`` as
 ``FORE`` under the label ``fore`` is label noise. Such a font is faithful to the texts
 without lower-case letters (``FORE``, ``2024``), and draws those when ``data.capitals`` is
-on (``capitals_fonts``); an alphabet without lower case never flags it. A few fonts map the ASCII code points to
-other symbols (Greek, dingbats, maths); no check on the rendered shapes separates them
-from script fonts, so they are known by name (``SYMBOL_FONTS``).
+on (``capitals_fonts``); an alphabet without lower case never flags it. A few fonts map
+the ASCII code points to other symbols (Greek, dingbats, maths); no check on the rendered
+shapes separates them from script fonts, so they are known by name (``SYMBOL_FONTS``).
 """
 
 from __future__ import annotations
