@@ -17,6 +17,7 @@ from ocr.data.datamodule import FolderDataModule, SynthDataModule
 from ocr.data.fonts import (
     capitals_fonts,
     faithful_fonts,
+    font_families,
     font_folder,
     font_problems,
     resolve_capitals,
@@ -255,7 +256,7 @@ def test_capitals_only_fonts_draw_the_texts_without_lower_case_when_asked():
 def test_fonts_can_be_drawn_family_by_family():
     caladea = resolve_fonts(["font_caladea"], SEED_ALPHABET)  # one family, four files
     fonts = caladea + (ROBOTO,)
-    assert render_module.font_families(fonts) == (caladea, (ROBOTO,))
+    assert font_families(fonts) == (caladea, (ROBOTO,))
     by_file = RenderJob(("x",), fonts, Style(), seed=1, imgH=32, max_width=400)
     by_family = RenderJob(("x",), fonts, Style(), seed=1, imgH=32, max_width=400, font_draw="family")
     jobs = (by_file, by_family)

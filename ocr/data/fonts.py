@@ -146,6 +146,16 @@ def capitals_fonts(alphabet: str, fonts_dir: str | None = None) -> tuple[str, ..
     return tuple(str(path) for path, found in _checked(alphabet, fonts_dir).items() if found == [CAPITALS])
 
 
+@functools.lru_cache(maxsize=8)
+def font_families(fonts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """``fonts`` grouped by family (the family name FreeType reads from each file: a face's
+    weights and styles together), in the order of their first file."""
+    families: dict[str, list[str]] = {}
+    for path in fonts:
+        families.setdefault(ImageFont.truetype(path, 12).getname()[0] or path, []).append(path)
+    return tuple(tuple(paths) for paths in families.values())
+
+
 def font_folder(name: str) -> Path | None:
     """The folder a collection of fonts is named by: ``trdg`` (its Latin fonts), ``trdg:cn``
     or ``trdg:ja`` (its Chinese and Japanese font), a folder path, or an installed Python

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ocr.data import draw, layers, store
+from ocr.data.fonts import font_families
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator, trdg_folder
 from ocr.data.words import Texts
@@ -107,18 +108,6 @@ class Style:
 
 
 FONT_DRAWS = ("file", "family")
-
-
-@functools.lru_cache(maxsize=8)
-def font_families(fonts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
-    """``fonts`` grouped by family (the family name FreeType reads from each file: a face's
-    weights and styles together), in the order of their first file."""
-    from PIL import ImageFont
-
-    families: dict[str, list[str]] = {}
-    for path in fonts:
-        families.setdefault(ImageFont.truetype(path, 12).getname()[0] or path, []).append(path)
-    return tuple(tuple(paths) for paths in families.values())
 
 
 @dataclass(frozen=True)
