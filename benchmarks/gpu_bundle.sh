@@ -4,9 +4,10 @@
 # opencv (see docs/gpu.md). It stays small enough to copy (under 64 MiB):
 #   .gpu/whl   wheels for hydra-core, omegaconf, antlr4 (built here), rapidfuzz (cp312) and
 #              the font_* packages of experiment=english (~8 MB)
-#   .gpu/site  trdg without its other scripts' fonts (code, fonts/latin, dicts/en.txt, images)
-#   .gpu/fonts the fonts experiment=english takes from other packages, a folder each
-#   .gpu/real  copies of the real word sets
+#   .gpu/site  trdg without its fonts (code, dicts/en.txt, images; ~6 MB)
+#   .gpu/fonts.tar.xz  every other font experiment=english_fonts draws (`make english-fonts`
+#              and the apt fonts of its header first), trdg's among them (~15 MB)
+#   .gpu/real  copies of the real word sets (~13 MB; 56 MiB in all)
 #   .gpu/photos the Debian wallpapers of experiment=english_photo (`make photos` first; 15 MB)
 # Usage: benchmarks/gpu_bundle.sh REAL_DATA_DIR   (run from the repository root, in .venv)
 # Then, on the GPU machine, in a copy of the repository with .gpu beside it:
@@ -14,11 +15,11 @@
 #   export PATH=/tmp/bin:$PATH
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
 #   export PYTHONPATH=/tmp/site:$PWD/.gpu/site:$PWD
-#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 330 540
+#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 330 540   (it unpacks the fonts)
 set -eu
 REAL=$1
 PY=${PYTHON:-.venv/bin/python}
-rm -rf .gpu && mkdir -p .gpu/whl .gpu/site .gpu/fonts .gpu/real
+rm -rf .gpu && mkdir -p .gpu/whl .gpu/site .gpu/real
 cp -r data/photos/debian .gpu/photos
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 
@@ -30,40 +31,20 @@ version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 for package in $("$PY" -c "from omegaconf import OmegaConf; print(*[f for f in OmegaConf.load('conf/experiment/english.yaml').data.fonts if f.startswith('font_')])"); do
     "$PY" -m pip download -q --no-deps -d .gpu/whl "${package//_/-}==$(version "${package//_/-}")"
 done
-# The other packages it takes fonts from (reportlab, matplotlib, rendercv_fonts: 45 MB,
-# or built for another Python): a folder of the same name in .gpu/fonts holding only their
-# faithful fonts, cut down to printable ASCII by fontTools' subsetter (same outlines;
-# the CID-keyed Noto CJK faces render within a few grey levels of the originals).
-"$PY" - <<'EOF'
-import shutil
-from pathlib import Path
-
-from fontTools import subset
-from omegaconf import OmegaConf
-
-from ocr.data.fonts import font_folder, resolve_fonts
-
-cfg = OmegaConf.load("conf/experiment/english.yaml")
-alphabet = OmegaConf.load("conf/charset/printable.yaml").alphabet
-for name in cfg.data.fonts:
-    if name == "trdg" or name.startswith("font_"):
-        continue
-    root, out = font_folder(name), Path(".gpu/fonts") / name
-    for path in map(Path, resolve_fonts([name], alphabet)):
-        target = out / path.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".pfb":  # Type 1: small already
-            shutil.copy(path, target)
-        else:
-            subset.main([str(path), "--unicodes=U+0020-007E", "--notdef-outline", "--layout-features=*", f"--output-file={target}"])
-EOF
-
+# Every other font experiment=english_fonts draws (reportlab, matplotlib, rendercv_fonts,
+# Debian's font packages, the fetched Google Fonts families: `make english-fonts`, and
+# trdg's own), cut down to printable ASCII by fontTools' subsetter (same outlines; the
+# CID-keyed Noto CJK faces render within a few grey levels of the originals) and packed
+# with xz (about 15 MB of 51): gpu_session.sh unpacks them into .gpu/fonts and trdg's font folder.
 TRDG=$("$PY" -c "import trdg, os; print(os.path.dirname(trdg.__file__))")
-mkdir -p .gpu/site/trdg/fonts .gpu/site/trdg/dicts
+mkdir -p .gpu/site/trdg/dicts /tmp/gpu-fonts
 (cd "$TRDG" && find . -name '*.py' -not -path './fonts/*' -exec cp --parents {} "$OLDPWD/.gpu/site/trdg" \;)
-cp -r "$TRDG/fonts/latin" .gpu/site/trdg/fonts/
 cp "$TRDG/dicts/en.txt" .gpu/site/trdg/dicts/
 cp -r "$TRDG/images" .gpu/site/trdg/
+rm -rf /tmp/gpu-fonts/*
+"$PY" benchmarks/gpu_fonts.py pack /tmp/gpu-fonts/fonts experiment=english_fonts --trdg /tmp/gpu-fonts/site/trdg/fonts/latin
+tar cJf .gpu/fonts.tar.xz -C /tmp/gpu-fonts fonts site
 
+# The real sets to score on there (ICDAR 2015's 48 MB would not fit).
 for set in svt_test iiit5k_train svt_train; do cp -r "$REAL/$set" .gpu/real/; done
 du -sh .gpu/*

@@ -3,10 +3,17 @@ stage was measured and written."""
 
 import json
 import re
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
+from omegaconf import OmegaConf
+from PIL import Image, ImageFont
 
-from .conftest import run_entry_point
+from ocr.data.fonts import faithful_fonts, font_folder, trdg_fonts_dir
+
+from .conftest import ROOT, run_entry_point
 
 
 @pytest.mark.slow
@@ -55,8 +62,6 @@ def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
 def test_render_benchmark_times_each_renderer(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    from PIL import Image
-
     Image.new("RGB", (300, 200), (90, 140, 60)).save(photos / "field.png")
     out = tmp_path / "render.json"
     run_entry_point("benchmarks/render.py", "--count=40", "--workers=1", f"--photos={photos}", f"--out={out}")
@@ -65,9 +70,7 @@ def test_render_benchmark_times_each_renderer(tmp_path):
 
 
 def test_soup_writes_the_average_of_the_checkpoints_it_kept(tmp_path):
-    import numpy as np
     import torch
-    from PIL import Image
 
     from ocr.checkpoint import load_checkpoint
 
@@ -104,3 +107,32 @@ def test_char_frequency_groups_characters_by_their_training_count(tmp_path):
     assert "18 training characters, 2 distinct; 2 readings" in out
     table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
     assert table == {"0": ["1", "1", "100.00%"], "1-9": ["2", "1", "50.00%"], "10-29": ["2", "1", "100.00%"]}
+
+
+def test_gpu_fonts_packs_the_fonts_a_config_draws_and_names_them_in_place(tmp_path):
+    family = tmp_path / "mine" / "roboto"
+    family.mkdir(parents=True)
+    for name in ("Roboto-Regular.ttf", "Roboto-Bold.ttf", "Amatic-Bold.ttf"):  # Amatic: capitals for lower case
+        shutil.copy(trdg_fonts_dir() / name, family / name)
+    out, config = tmp_path / "bundle", ["experiment=english", f"data.fonts=[reportlab,{family.parent}]"]
+
+    run_entry_point("benchmarks/gpu_fonts.py", "pack", str(out), *config)
+    mine = out / family.parent.relative_to("/")
+    assert sorted(p.name for p in (mine / "roboto").iterdir()) == ["Roboto-Bold.ttf", "Roboto-Regular.ttf"]
+    printable = OmegaConf.load(ROOT / "conf/charset/printable.yaml").alphabet
+    faithful = faithful_fonts(printable, str(font_folder("reportlab")))
+    assert sorted(p.name for p in (out / "reportlab").rglob("*.*")) == sorted(Path(p).name for p in faithful)
+
+    def drawn(path: Path) -> tuple[np.ndarray, tuple]:
+        mask = ImageFont.truetype(str(path), 40).getmask("Wq&9")
+        return np.asarray(mask).reshape(mask.size[1], mask.size[0]), ImageFont.truetype(str(path), 12).getname()
+
+    packed, original = mine / "roboto" / "Roboto-Bold.ttf", family / "Roboto-Bold.ttf"
+    assert packed.stat().st_size < original.stat().st_size / 2  # printable ASCII only
+    (ink, names), (original_ink, original_names) = drawn(packed), drawn(original)
+    assert np.array_equal(ink, original_ink) and names == original_names  # same outlines, same family
+
+    listed = run_entry_point("benchmarks/gpu_fonts.py", "list", str(out), *config).stdout.strip()
+    assert listed == f"data.fonts=[{(out / 'reportlab').resolve()},{mine.resolve()}]"
+    run_entry_point("benchmarks/gpu_fonts.py", "pack", str(out), *config, "data.capitals=true")
+    assert (mine / "roboto" / "Amatic-Bold.ttf").is_file()

@@ -73,11 +73,26 @@ def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experim
         "finetune": ["data.root=."],
         "english_mix": [f"data.real_roots=[{labelled}]", photos],
         "english_photo": [photos],
+        "english_fonts": [photos],
     }
     cfg = train_cfg(f"experiment={experiment}", *needs.get(experiment, []))
     model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     assert isinstance(model, OCRSystem) and datamodule.alphabet == model.codec.alphabet
     assert cfg.trainer.max_epochs >= 1 and model.hparams.imgH == datamodule.imgH
+
+
+def test_english_fonts_is_the_look_the_shipped_english_model_last_trained_on(tmp_path, cache_dir):
+    shipped = OmegaConf.load(ROOT / "ocr/weights/english.yaml")
+    cfg = compose_config("train", ["experiment=english_fonts", "model=crnn_small"], tmp_path, cache_dir)
+    for key in ("texts", "case", "word_lengths", "max_word_length", "capitals", "font_draw", "stream", "fresh"):
+        assert cfg.data[key] == shipped.data[key], key
+    look, shipped_look = (OmegaConf.to_container(c.data.style) for c in (cfg, shipped))
+    assert {**look, "photos": None} == {**shipped_look, "photos": None}
+    # The shipped config names the fetched folders by this machine's absolute paths.
+    assert [Path(f).name for f in cfg.data.fonts] == [Path(f).name for f in shipped.data.fonts]
+    assert cfg.model.augment == shipped.model.augment
+    for key in ("channels", "nHidden", "headNorm", "alphabet"):
+        assert cfg.model[key] == shipped.model[key], key
 
 
 def test_seed_experiment_has_the_blogs_hyperparameters(tmp_path, cache_dir):

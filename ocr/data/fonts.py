@@ -195,8 +195,9 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
             raise FileNotFoundError(
                 f"font {name!r} not found (give a .ttf/.otf/.pfb file, a trdg font name, a folder, "
                 "or an installed package that carries fonts, such as font_source_serif_pro or reportlab; "
-                "Google Fonts families are fetched with `make fonts` or "
-                "`python -m ocr.data.fetch fonts FAMILY`, into data/fonts/FAMILY)"
+                "Google Fonts families are fetched with `make fonts` (experiments hindi, chinese), "
+                "`make english-fonts` (experiment=english_fonts) or `python -m ocr.data.fetch fonts FAMILY`, "
+                "into data/fonts/FAMILY)"
             )
         problems = font_problems(path, alphabet)
         if problems:
