@@ -10,8 +10,8 @@ cut down to printable ASCII by fontTools' subsetter (the same outlines and every
 ``OUT/<name>`` for a package, ``OUT/<path>`` for a folder (below the repository: relative
 to it; elsewhere: the absolute path without its first slash). The ``font_*`` packages
 travel as wheels and are left out; ``trdg``'s go to ``--trdg`` (the bundled trdg's own
-font folder). ``list`` prints the ``data.fonts`` override
-that reads each collection from OUT where OUT holds it.
+font folder). ``list`` prints the ``data.fonts`` override that reads each collection from
+OUT where OUT holds it.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def subset(source: Path, target: Path) -> None:
 
 def pack(out: Path, overrides: list[str], trdg: Path | None) -> None:
     fonts, alphabet, capitals = config_fonts(overrides)
+    beyond = "".join(sorted({c for c in alphabet if not " " <= c <= "~"}))
+    if beyond:
+        raise SystemExit(
+            f"the alphabet holds characters beyond printable ASCII ({beyond[:20]!r}): cut fonts would lack them"
+        )
     for name in fonts:
         if name.startswith("font_") or (name == "trdg" and trdg is None):
             continue

@@ -136,3 +136,5 @@ def test_gpu_fonts_packs_the_fonts_a_config_draws_and_names_them_in_place(tmp_pa
     assert listed == f"data.fonts=[{(out / 'reportlab').resolve()},{mine.resolve()}]"
     run_entry_point("benchmarks/gpu_fonts.py", "pack", str(out), *config, "data.capitals=true")
     assert (mine / "roboto" / "Amatic-Bold.ttf").is_file()
+    with pytest.raises(AssertionError, match="beyond printable ASCII"):  # cut fonts would lack them
+        run_entry_point("benchmarks/gpu_fonts.py", "pack", str(out), "experiment=russian")
