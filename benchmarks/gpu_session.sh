@@ -26,6 +26,7 @@
 set -u
 OUT=$1 REAL=$2 ENGLISH_S=${3:-330} BUDGET=${4:-540} RATE=${RATE:-8000} GPUS=${GPUS:-1} QUICK=${QUICK:-0}
 RES=/tmp/gpu-results RUNS=/tmp/gpu-runs
+rm -rf "$RES" "$RUNS"  # a rerun on the same machine must not read the last run's checkpoints
 mkdir -p "$OUT" "$RES" "$RUNS"
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
