@@ -196,8 +196,8 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
                 f"font {name!r} not found (give a .ttf/.otf/.pfb file, a trdg font name, a folder, "
                 "or an installed package that carries fonts, such as font_source_serif_pro or reportlab; "
                 "Google Fonts families are fetched with `make fonts` (experiments hindi, chinese), "
-                "`make english-fonts` (experiment=english_fonts) or `python -m ocr.data.fetch fonts FAMILY`, "
-                "into data/fonts/FAMILY)"
+                "`make english-fonts` (experiment=english_fonts) or `python -m ocr.data.fetch fonts FAMILY` "
+                "(into data/fonts/FAMILY, or --into another folder))"
             )
         problems = font_problems(path, alphabet)
         if problems:
