@@ -45,7 +45,9 @@ def read_characters(truth: str, reading: str) -> list[bool]:
 def by_frequency(rows: list[tuple[str, str]], seen: Counter) -> list[dict]:
     """Characters of the truths, read or not, grouped by their count in ``seen``."""
     spans = [str(low) if high == 1 else f"{low}-{high - 1}" for low, high in zip(BINS, BINS[1:])] + [f"{BINS[-1]}+"]
-    groups = [dict(zip(("from", "span"), pair), characters=0, read=0, distinct=set()) for pair in zip(BINS, spans)]
+    groups = [
+        {"from": low, "span": span, "characters": 0, "read": 0, "distinct": set()} for low, span in zip(BINS, spans)
+    ]
     for truth, reading in rows:
         for character, read in zip(truth, read_characters(truth, reading)):
             group = next(g for g in reversed(groups) if seen[character] >= g["from"])
