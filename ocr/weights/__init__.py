@@ -1,11 +1,10 @@
 """Models shipped with the package, used when no checkpoint is named.
 
-``english.ckpt``: float16 checkpoint of ``experiment=english_photo`` (words laid on
-photographs) trained from scratch; ``english.onnx`` its export, read on a CPU (``reading_path``);
-``english_real.ckpt``: the averaged weights of runs that trained ``english`` further on
-renders and real word crops
-(``experiment=english_mix``), for research use (see
-``README.md`` in this folder for how each was trained and how they score).
+``english.ckpt``: float16 weights trained from scratch on words rendered on photographs
+(``experiment=english_fonts``'s look); ``english_real.ckpt``: the averaged weights of runs
+that trained ``english`` further on renders and real word crops (``experiment=english_mix``),
+for research use. Each ships with its ONNX export, read on a CPU (``reading_path``).
+``README.md`` in this folder says how each was trained and how they score.
 """
 
 import functools
@@ -17,7 +16,10 @@ log = logging.getLogger(__name__)
 WEIGHTS = Path(__file__).parent
 DEFAULT_MODEL = WEIGHTS / "english.ckpt"
 # Shipped models trained on data whose terms restrict their use, and what they say.
-TERMS = {"english_real": "trained on research-use data (IIIT5K, SVT and ICDAR 2015 word crops): for research use only"}
+TERMS = {
+    "english_real": "trained on research-use data (IIIT5K, SVT and ICDAR 2015 word crops, BSDS500 photos): "
+    "for research use only"
+}
 
 
 def model_path(path: str | Path | None) -> Path:
