@@ -29,7 +29,7 @@ from ocr.data.fonts import capitals_fonts, faithful_fonts, font_folder  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every character of the English recipes' alphabet (conf/charset/printable.yaml) and the space.
-ASCII = "U+0020-007E"
+FIRST, LAST = 0x20, 0x7E
 
 
 def config_fonts(overrides: list[str]) -> tuple[list[str], str, bool]:
@@ -54,13 +54,13 @@ def subset(source: Path, target: Path) -> None:
     if source.suffix.lower() == ".pfb":  # Type 1: small already, and not for the subsetter
         shutil.copy(source, target)
         return
-    options = [f"--unicodes={ASCII}", "--notdef-outline", "--layout-features=*", "--name-IDs=*"]
+    options = [f"--unicodes=U+{FIRST:04X}-{LAST:04X}", "--notdef-outline", "--layout-features=*", "--name-IDs=*"]
     fonttools.main([str(source), *options, f"--output-file={target}"])
 
 
 def pack(out: Path, overrides: list[str], trdg: Path | None) -> None:
     fonts, alphabet, capitals = config_fonts(overrides)
-    beyond = "".join(sorted({c for c in alphabet if not " " <= c <= "~"}))
+    beyond = "".join(sorted({c for c in alphabet if not FIRST <= ord(c) <= LAST}))
     if beyond:
         raise SystemExit(
             f"the alphabet holds characters beyond printable ASCII ({beyond[:20]!r}): cut fonts would lack them"
