@@ -100,7 +100,7 @@ def font_problems(path: str | Path, alphabet: str) -> list[str]:
         glyph = _glyph(font, char)
         if glyph.max(initial=0) == 0 or (notdef.max(initial=0) > 0 and np.array_equal(glyph, notdef)):
             missing.append(char)
-    problems = [f"has no glyph for {''.join(missing)!r}"] if missing else []
+    problems = [_no_glyph(missing)] if missing else []
     correlations = []
     for lower in _DISTINCT_CASE:
         if lower in alphabet:
@@ -110,6 +110,14 @@ def font_problems(path: str | Path, alphabet: str) -> list[str]:
     if correlations and np.median(correlations) > _CAPS_CORRELATION:
         problems.append(CAPITALS)
     return problems
+
+
+def _no_glyph(missing: list[str], shown: int = 40) -> str:
+    """The problem of a font without glyphs for ``missing``: all of them, or the first
+    ``shown`` and how many (a Chinese alphabet's list would fill a screen per font)."""
+    if len(missing) <= shown:
+        return f"has no glyph for {''.join(missing)!r}"
+    return f"has no glyph for {len(missing)} characters, {''.join(missing[:shown])!r} ..."
 
 
 @functools.lru_cache(maxsize=32)
