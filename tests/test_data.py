@@ -156,8 +156,24 @@ def test_lines_join_drawn_words_within_their_length_and_need_the_space(train_cfg
     train_words = {w for line in train_lines for w in line.split(" ")}
     test_words = {w for line in test_lines for w in line.split(" ")}
     assert not {w for w in test_words if w.isalpha()} & {w for w in train_words if w.isalpha()}
-    with pytest.raises(ValueError, match="must hold the space"):
+    with pytest.raises(ValueError, match=r"line_separator=' ': model.alphabet must hold it"):
         instantiate(train_cfg("charset=alnum", "data.line_words=[1,3]", "data.count=30").data).sets.jobs()
+
+
+def test_lines_of_a_script_without_spaces_join_words_by_nothing(train_cfg):
+    from hydra.utils import instantiate
+
+    words = [f"{c}{d}" for c in "abcdefghij" for d in "klmnopqrst"]  # 100 two-letter words
+    lines = Texts(words, 60, 3, line_words=(2, 4), max_line_length=7, separator="")
+    assert all(" " not in line and len(line) % 2 == 0 and 2 <= len(line) <= 6 for line in lines)
+    spaced = Texts(words, 60, 3, line_words=(2, 4), max_line_length=7)
+    assert max(map(len, lines)) == 6 and all(lines.widths() >= [label_width(line) for line in lines])
+    assert lines.widths().sum() < spaced.widths().sum()  # no frames for spaces
+    assert [line.replace(" ", "") for line in spaced] != list(lines)  # cut back by the joined length
+    assert spaced.recipe() != lines.recipe() and "separator" not in spaced.recipe()
+    cfg = train_cfg("charset=alnum", "data.line_words=[2,3]", "data.line_separator=''", "data.count=30")
+    train_lines = instantiate(cfg.data).sets.jobs()["train"].words
+    assert all(" " not in line and len(line) > 2 for line in train_lines)
 
 
 def test_train_and_test_words_are_disjoint():
@@ -274,6 +290,8 @@ def test_a_font_must_map_every_letter_of_another_script():
     arabic = "ابتثسلمنهوي"
     assert font_problems(ttf / "DejaVuSans.ttf", arabic) == []
     assert font_problems(ROBOTO, arabic) == [f"has no glyph for {arabic!r}"]  # drawn, if at all, by fallback
+    han = "".join(map(chr, range(0x4E00, 0x4E00 + 60)))  # a large alphabet's list is cut short
+    assert font_problems(ROBOTO, han) == [f"has no glyph for 60 characters, {han[:40]!r} ..."]
     assert "last-resort" in font_problems(ttf / "LastResortHE-Regular.ttf", arabic)[0]
 
 

@@ -55,6 +55,7 @@ class SynthSets:
         fresh: bool = False,
         line_words: tuple[int, int] = (1, 1),
         max_line_length: int = 100,
+        line_separator: str = " ",
     ):
         check_number("data.count", count, int, minimum=2)
         check_number("data.test_count", test_count, int, minimum=1)
@@ -73,6 +74,7 @@ class SynthSets:
         if self.fresh and not self.stream:
             raise ValueError("data.fresh=true draws new looks as the loader renders: it needs data.stream=true")
         self.line_words, self.max_line_length = tuple(line_words), max_line_length
+        self.line_separator = line_separator
         self._jobs: dict[str, RenderJob] | None = None
         self.rendering: threading.Thread | None = None
 
@@ -102,9 +104,12 @@ class SynthSets:
     def draw(self, words: list[str], count: int, seed: int) -> Texts:
         """The texts of ``count`` images, drawn as they are rendered (``Texts``): words as
         they are (the blog post), or a ``texts`` mix; with ``line_words`` above one, lines
-        of them joined by spaces."""
-        if self.line_words != (1, 1) and " " not in self.alphabet:
-            raise ValueError("data.line_words joins words by spaces: model.alphabet must hold the space")
+        of them joined by ``line_separator``."""
+        if self.line_words != (1, 1) and not set(self.line_separator) <= set(self.alphabet):
+            raise ValueError(
+                f"data.line_words joins words by data.line_separator={self.line_separator!r}: model.alphabet "
+                "must hold it (the space, say), or data.line_separator='' for a script written without spaces"
+            )
         return Texts(
             words,
             count,
@@ -115,6 +120,7 @@ class SynthSets:
             self.alphabet,
             self.line_words,
             self.max_line_length,
+            self.line_separator,
         )
 
     def folder(self, split: str) -> Path:

@@ -244,8 +244,9 @@ class Texts(Sequence):
     The words are drawn up front as indices (:func:`draw_word_indices`, 4 bytes an
     image); ``mix`` turns image ``i``'s word into another text (:func:`mixed_text`, from
     ``case`` and the ``alphabet``); ``line_words`` (min, max) above one joins that many
-    words, drawn for each image, by spaces, cut back to whole words within
-    ``max_line_length`` characters (one word at least).
+    words, drawn for each image, by ``separator`` (a space; nothing for scripts written
+    without spaces), cut back to whole words within ``max_line_length`` characters (one
+    word at least).
     """
 
     def __init__(
@@ -259,6 +260,7 @@ class Texts(Sequence):
         alphabet: str = "",
         line_words: tuple[int, int] = (1, 1),
         max_line_length: int = 100,
+        separator: str = " ",
     ):
         low, high = line_words
         if not 1 <= low <= high <= 100:
@@ -269,6 +271,7 @@ class Texts(Sequence):
         self.words, self.count, self.seed, self.lengths = words, count, seed, lengths
         self.mix, self.case, self.allowed = mix, case or {"as_is": 1.0}, set(alphabet)
         self.low, self.slots, self.max_line_length = low, high, max_line_length
+        self.separator = separator
         self.indices = draw_word_indices(words, count * high, seed, lengths)  # words of image i: i * high, ...
         if high > 1:  # how many of its slots each line takes
             self.line_words = np.random.default_rng([seed, 3]).integers(low, high + 1, size=count, dtype=np.int8)
@@ -284,9 +287,9 @@ class Texts(Sequence):
         if self.slots == 1:
             return self._text(first)
         parts = [self._text(first + k) for k in range(self.line_words[i])]
-        while len(parts) > 1 and len(" ".join(parts)) > self.max_line_length:
+        while len(parts) > 1 and len(self.separator.join(parts)) > self.max_line_length:
             parts.pop()
-        return " ".join(parts)
+        return self.separator.join(parts)
 
     def _text(self, slot: int) -> str:
         word = self.words[self.indices[slot]]
@@ -303,7 +306,8 @@ class Texts(Sequence):
             return np.fromiter(map(label_width, self.words), dtype=np.int64, count=len(self.words))[self.indices]
         lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
         taken = np.arange(self.slots) < self.line_words[:, None]  # (count, slots)
-        chars = (lengths[self.indices].reshape(self.count, self.slots) * taken).sum(1) + self.line_words - 1
+        joints = (self.line_words - 1) * len(self.separator)
+        chars = (lengths[self.indices].reshape(self.count, self.slots) * taken).sum(1) + joints
         return min_width(np.minimum(chars, self.max_line_length))
 
     def recipe(self) -> dict:
@@ -319,4 +323,5 @@ class Texts(Sequence):
             "alphabet": "".join(sorted(self.allowed)) if self.mix else None,
             "line_words": [self.low, self.slots] if self.slots > 1 else None,
             "max_line_length": self.max_line_length if self.slots > 1 else None,
+            **({"separator": self.separator} if self.slots > 1 and self.separator != " " else {}),
         }
