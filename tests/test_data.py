@@ -174,6 +174,8 @@ def test_lines_of_a_script_without_spaces_join_words_by_nothing(train_cfg):
     cfg = train_cfg("charset=alnum", "data.line_words=[2,3]", "data.line_separator=''", "data.count=30")
     train_lines = instantiate(cfg.data).sets.jobs()["train"].words
     assert all(" " not in line and len(line) > 2 for line in train_lines)
+    with pytest.raises(ValueError, match=r"data.line_separator must be a string \(\'\' for none\), got None"):
+        SynthSets("abc", "unused", line_words=(2, 3), line_separator=None)
 
 
 def test_train_and_test_words_are_disjoint():

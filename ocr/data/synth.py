@@ -74,6 +74,8 @@ class SynthSets:
         if self.fresh and not self.stream:
             raise ValueError("data.fresh=true draws new looks as the loader renders: it needs data.stream=true")
         self.line_words, self.max_line_length = tuple(line_words), max_line_length
+        if not isinstance(line_separator, str):
+            raise ValueError(f"data.line_separator must be a string ('' for none), got {line_separator!r}")
         self.line_separator = line_separator
         self._jobs: dict[str, RenderJob] | None = None
         self.rendering: threading.Thread | None = None

@@ -323,5 +323,6 @@ class Texts(Sequence):
             "alphabet": "".join(sorted(self.allowed)) if self.mix else None,
             "line_words": [self.low, self.slots] if self.slots > 1 else None,
             "max_line_length": self.max_line_length if self.slots > 1 else None,
+            # The default space adds no entry: stores rendered before the option keep their keys.
             **({"separator": self.separator} if self.slots > 1 and self.separator != " " else {}),
         }
