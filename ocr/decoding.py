@@ -9,9 +9,9 @@ with the CTC forward algorithm:
 - ``lexicon`` (the CRNN paper's lexicon mode, closed vocabulary): the most probable word of
   the list, whatever the image says;
 - ``dictionary`` (open vocabulary): a unigram language model on top of the recogniser. A
-  word of the list scores ``log P(word | image) + log P(word)``, its prior from the list's
-  counts; the greedy reading itself, as an unknown word, scores ``log P(reading | image) +
-  unknown_word_log_prob + unknown_letter_log_prob * len(reading)``. The best score wins, so
+  word of the list scores ``log P(word | image) + word_weight * log P(word)``, its prior
+  from the list's counts; the greedy reading itself, as an unknown word, scores
+  ``log P(reading | image) + unknown_word_log_prob + unknown_letter_log_prob * len(reading)``. The best score wins, so
   a word the image barely supports replaces a reading that is not a word, while a reading
   the model is sure of (a name, a code, a number) stays. Words are tried in lower case,
   upper case and title case.
@@ -206,7 +206,8 @@ class Decoder:
     max_edits: int = 5
     max_candidates: int = 50  # words scored per reading: the nearest, the most frequent first
     unknown_word_log_prob: float = -5.0
-    unknown_letter_log_prob: float = -3.0
+    unknown_letter_log_prob: float = -2.0
+    word_weight: float = 0.75  # the words' log-priors are weighted by this (a language model's weight)
     scales: Sequence[float] = (1.0,)  # widths the images are read at (see ``__call__``'s views)
 
     def __post_init__(self) -> None:
@@ -224,6 +225,7 @@ class Decoder:
             beam_width=(self.beam_width, int, 1),
             max_edits=(self.max_edits, int, 0),
             max_candidates=(self.max_candidates, int, 1),
+            word_weight=(self.word_weight, float, 0),
         )
         if self.method == "lexicon" and not self.lexicon:
             raise ValueError("decode.method=lexicon needs decode.lexicon: a word list file (one per line)")
@@ -317,7 +319,7 @@ class Decoder:
                 prior[reading] = self.unknown_word_log_prob + self.unknown_letter_log_prob * len(reading)
         for key in (key for near in nears for key in near):
             for form in self.forms[key]:  # a reading that is a word: the likelier of the two
-                word = self.log_prior[key] if self.method == "dictionary" else 0.0
+                word = self.word_weight * self.log_prior[key] if self.method == "dictionary" else 0.0
                 prior[form] = max(word, prior.get(form, -math.inf))
         return list(prior), np.array(list(prior.values()))
 

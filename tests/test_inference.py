@@ -201,6 +201,15 @@ def test_dictionary_decoding_mends_readings_near_words_and_keeps_the_others():
     assert neutral(_doubtful_cat(codec.alphabet))[0] == ["cat"]
 
 
+def test_the_word_weight_sets_how_much_a_word_s_frequency_counts_against_the_image():
+    codec = CTCCodec("abcdefghijklmnopqrstuvwxyz")
+    words = ["cat 1", "cart 1000"]  # the image says "cat" a little more than "cart"; "cart" is far more frequent
+    assert Decoder(codec, "dictionary", lexicon=words, word_weight=1.0)(_doubtful_cat(codec.alphabet))[0] == ["cart"]
+    assert Decoder(codec, "dictionary", lexicon=words, word_weight=0.0)(_doubtful_cat(codec.alphabet))[0] == ["cat"]
+    with pytest.raises(ValueError, match=r"decode\.word_weight must be >= 0, got -1"):
+        Decoder(codec, "dictionary", lexicon=words, word_weight=-1)
+
+
 def test_dictionary_decoding_scores_at_most_max_candidates_words_nearest_and_most_frequent_first():
     codec = CTCCodec("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     words = ["cut 900", "cart 500"]  # both one edit from the reading "cat"; "cut" the more frequent
