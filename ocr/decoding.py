@@ -11,10 +11,10 @@ with the CTC forward algorithm:
 - ``dictionary`` (open vocabulary): a unigram language model on top of the recogniser. A
   word of the list scores ``log P(word | image) + word_weight * log P(word)``, its prior
   from the list's counts; the greedy reading itself, as an unknown word, scores
-  ``log P(reading | image) + unknown_word_log_prob + unknown_letter_log_prob * len(reading)``. The best score wins, so
-  a word the image barely supports replaces a reading that is not a word, while a reading
-  the model is sure of (a name, a code, a number) stays. Words are tried in lower case,
-  upper case and title case.
+  ``log P(reading | image) + unknown_word_log_prob + unknown_letter_log_prob *
+  len(reading)``. The best score wins, so a word the image barely supports replaces a
+  reading that is not a word, while a reading the model is sure of (a name, a code, a
+  number) stays. Words are tried in lower case, upper case and title case.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ class Decoder:
     max_candidates: int = 50  # words scored per reading: the nearest, the most frequent first
     unknown_word_log_prob: float = -5.0
     unknown_letter_log_prob: float = -2.0
-    word_weight: float = 0.75  # the words' log-priors are weighted by this (a language model's weight)
+    word_weight: float = 0.75  # dictionary: the words' log-priors are weighted by this (a language model's weight)
     scales: Sequence[float] = (1.0,)  # widths the images are read at (see ``__call__``'s views)
 
     def __post_init__(self) -> None:
