@@ -1,5 +1,6 @@
 """Reading images as users do: every image mode, decoders, export parity, predict.py."""
 
+import dataclasses
 import json
 import math
 import pickle
@@ -208,6 +209,17 @@ def test_the_word_weight_sets_how_much_a_word_s_frequency_counts_against_the_ima
     assert Decoder(codec, "dictionary", lexicon=words, word_weight=0.0)(_doubtful_cat(codec.alphabet))[0] == ["cat"]
     with pytest.raises(ValueError, match=r"decode\.word_weight must be >= 0, got -1"):
         Decoder(codec, "dictionary", lexicon=words, word_weight=-1)
+
+
+def test_the_decoders_defaults_in_python_are_those_of_the_command_line():
+    """``Recognizer.load(decode={...})`` fills what it is not given from ``Decoder``'s
+    defaults, the scripts from ``conf/decode/default.yaml``: one reader, one reading."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "conf/decode/default.yaml"))
+    python = {f.name: f.default for f in dataclasses.fields(Decoder) if f.name != "codec"}
+    assert conf.keys() == python.keys()
+    assert {**conf, "scales": tuple(conf["scales"])} == python
 
 
 def test_dictionary_decoding_scores_at_most_max_candidates_words_nearest_and_most_frequent_first():
