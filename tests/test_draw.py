@@ -154,10 +154,13 @@ def photo_folder(folder: Path, count: int = 3) -> Path:
     return folder
 
 
-def test_words_on_photos_render_deterministically_at_model_height(tmp_path):
+@pytest.mark.parametrize("colour", [0.0, 0.5])
+def test_words_on_photos_render_deterministically_at_model_height(tmp_path, colour):
     folder = photo_folder(tmp_path / "photos")
     words = ("Inn", "WORLD", "i", "-", "delicious", "42") * 3
-    style = Style(renderer="pillow", backgrounds=("photo",), photos=(str(folder),), height=(24, 48), tight=0.8)
+    style = Style(
+        renderer="pillow", backgrounds=("photo",), photos=(str(folder),), height=(24, 48), tight=0.8, colour=colour
+    )
     job = RenderJob(words, (ROBOTO,), style, seed=5, imgH=32, max_width=400)
     images = [render_word(job, i) for i in range(len(words))]
     again = [render_word(job, i) for i in range(len(words))]
@@ -189,6 +192,37 @@ def test_ink_on_a_photo_stands_out_by_the_contrast_drawn():
         assert gap == pytest.approx(contrast, abs=1e-5) and pixels[0, 0] == pytest.approx(0.6)
     # 0.6 + 0.5 would not fit: the ink goes the other way.
     assert layers.on_photo(alpha, None, None, photo, 0.5, True, random.Random(2))[10, 20] == pytest.approx(0.1)
+
+
+def test_text_in_colour_is_made_grey_as_inputs_are_and_can_lose_the_grey_contrast():
+    """Ink and paper drawn in colour at least ``contrast`` apart in RGB; the grey level
+    is Pillow's luma, so a red on a green can come out as faint as photos show it."""
+    rng = random.Random(3)
+    for distance in (0.2, 0.5, 0.8):
+        for _ in range(50):
+            paper = layers.random_colour(rng)
+            ink = layers.contrasting(paper, distance, rng)
+            assert np.linalg.norm(ink - paper) / np.sqrt(3) >= distance - 1e-6 or np.array_equal(ink, paper < 0.5)
+    rgb = np.float32([[[0.8, 0.1, 0.1], [0.1, 0.45, 0.1], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]])
+    pillow = np.asarray(Image.fromarray(np.uint8(rgb * 255 + 0.5)).convert("L"), np.float32) / 255
+    assert np.abs(rgb @ layers.LUMA - pillow).max() < 1.5 / 255
+    # A box of ink on a plain background, contrast 0.5-1.0: grey, the gap in grey levels is
+    # the contrast drawn; in colour it is the RGB distance, and the grey gap may be small.
+    alpha = np.zeros((32, 64), np.float32)
+    alpha[8:24, 16:48] = 1
+    gaps = {}
+    for colour in (0.0, 1.0):
+        style = Style(renderer="pillow", backgrounds=("plain",), contrast=(0.5, 1.0), colour=colour)
+        pixels = [layers.compose(alpha, style, (), random.Random(i)) for i in range(100)]
+        gaps[colour] = np.array([abs(int(p[16, 32]) - int(p[2, 2])) / 255 for p in pixels])
+        again = layers.compose(alpha, style, (), random.Random(7))
+        assert np.array_equal(again, pixels[7])
+    assert gaps[0.0].min() >= 0.5 - 1 / 255
+    assert (gaps[1.0] < 0.25).sum() >= 5 and np.median(gaps[1.0]) > 0.25
+    grey, coloured = (RenderJob(("x",), (ROBOTO,), Style(renderer="pillow", colour=c), 1, 32, 400) for c in (0, 0.5))
+    assert grey.key() != coloured.key()
+    with pytest.raises(ValueError, match="style.colour .* renderer: pillow"):
+        Style(renderer="trdg", colour=0.5)
 
 
 def test_the_shipped_model_reads_pillow_renders_as_it_reads_trdgs():

@@ -5,6 +5,7 @@ drawn per image from the style's ranges. Words in photos are rarely black on whi
 
 from __future__ import annotations
 
+import colorsys
 import functools
 import random
 from pathlib import Path
@@ -52,21 +53,23 @@ def photo_files(folders: tuple[str, ...]) -> tuple[Path, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _photo(path: Path) -> np.ndarray:
-    """A photograph in grey levels, converted as every input is (``ocr.data.images``),
-    at most ``PHOTO_SIDE`` pixels on its shorter side."""
+def _photo(path: Path, mode: str = "L") -> np.ndarray:
+    """A photograph in grey levels (``mode`` "L", converted as every input is:
+    ``ocr.data.images``) or in colour ("RGB"), at most ``PHOTO_SIDE`` pixels on its
+    shorter side."""
     with Image.open(path) as photo:
-        photo = photo.convert("L")
+        photo = photo.convert(mode)
         photo.thumbnail((PHOTO_SIDE * photo.width // min(photo.size), PHOTO_SIDE * photo.height // min(photo.size)))
         return np.asarray(photo)
 
 
-def photo_crop(height: int, width: int, photos: tuple[Path, ...], rng: random.Random) -> np.ndarray:
+def photo_crop(height: int, width: int, photos: tuple[Path, ...], rng: random.Random, mode: str = "L") -> np.ndarray:
     """A random part of a random photograph, enlarged to ``height`` x ``width``, in [0, 1]:
     between a twelfth and half of the photo's height, as wide as the word needs (less
-    high where the photo is not wide enough), mirrored half of the time."""
-    photo = _photo(rng.choice(photos))
-    ph, pw = photo.shape
+    high where the photo is not wide enough), mirrored half of the time. ``mode`` "RGB":
+    in colour, ``(height, width, 3)``."""
+    photo = _photo(rng.choice(photos), mode)
+    ph, pw = photo.shape[:2]
     h = rng.uniform(1 / 12, 1 / 2) * ph
     h = max(2, min(h, pw * height / width))
     w = max(2, min(pw, round(h * width / height)))
@@ -103,7 +106,9 @@ def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Rand
     inverted = rng.random() < style.invert
     ink, paper = (low + contrast, low) if inverted else (low, low + contrast)
     kind = rng.choice(style.backgrounds)
-    if kind == "photo":
+    if style.colour and rng.random() < style.colour:
+        pixels = in_colour(alpha, shadow, outline, kind, contrast, style, images, rng)
+    elif kind == "photo":
         photo = photo_crop(h, w, photo_files(style.photos), rng)
         pixels = on_photo(alpha, shadow, outline, photo, contrast, inverted, rng)
     else:
@@ -136,11 +141,66 @@ def on_photo(alpha, shadow, outline, photo: np.ndarray, contrast: float, inverte
 
 def paint(pixels: np.ndarray, alpha, shadow, outline, ink, rng: random.Random) -> np.ndarray:
     """The shadow and the outline (where drawn), each in a grey level of its own, then the
-    letters in ``ink`` (a level, or levels per pixel), over ``pixels``."""
+    letters in ``ink`` (a level, or levels per pixel), over ``pixels``. Pixels in colour
+    ``(h, w, 3)``: the ink is a colour (or colours per pixel), shadow and outline get
+    random colours."""
+    if pixels.ndim == 3:
+        alpha, shadow, outline = (None if a is None else a[..., None] for a in (alpha, shadow, outline))
     for layer in (shadow, outline):
         if layer is not None:
-            pixels = pixels * (1 - layer) + rng.random() * layer
+            level = random_colour(rng) if pixels.ndim == 3 else rng.random()
+            pixels = pixels * (1 - layer) + level * layer
     return pixels * (1 - alpha) + ink * alpha
+
+
+# ITU-R 601-2 luma, the weights of Pillow's convert("L"), which every input goes through.
+LUMA = np.float32([0.299, 0.587, 0.114])
+
+
+def in_colour(alpha, shadow, outline, kind: str, contrast: float, style, images, rng: random.Random) -> np.ndarray:
+    """The text painted in colour on a coloured background, then made grey as inputs are
+    (``LUMA``): red letters on a green wall of the same brightness come out faint, as in
+    photos. The ink differs from the background's mean colour by at least ``contrast``
+    (in RGB, 1 being black to white): its grey level may differ far less. On a photograph,
+    half of the time the ink is one of the photo's own colours where that differs enough,
+    and the photo's texture shows through it (0-40%); on a texture, the paper is a random
+    colour shaded by it."""
+    h, w = alpha.shape
+    if kind == "photo":
+        base = photo_crop(h, w, photo_files(style.photos), rng, mode="RGB")
+        mean = base.reshape(-1, 3).mean(axis=0)
+        sample = base[rng.randrange(h), rng.randrange(w)]
+        use_sample = rng.random() < 0.5 and _distance(sample, mean) >= contrast / 2
+        ink = (sample if use_sample else contrasting(mean, contrast, rng)) + (base - mean) * rng.uniform(0, 0.4)
+    else:
+        paper = random_colour(rng)
+        texture = background(kind, h, w, images, rng)
+        base = np.clip(paper + (texture[..., None] - 0.5) * min(contrast, 0.6), 0, 1)
+        ink = contrasting(paper, contrast, rng)
+    return paint(base, alpha, shadow, outline, np.clip(ink, 0, 1), rng) @ LUMA
+
+
+def random_colour(rng: random.Random) -> np.ndarray:
+    """An RGB colour in [0, 1]: a grey a third of the time (black, white and greys are the
+    commonest inks), else a hue at any saturation from 0.3 and brightness from 0.2."""
+    if rng.random() < 1 / 3:
+        return np.full(3, rng.random(), np.float32)
+    return np.float32(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.3, 1), rng.uniform(0.2, 1)))
+
+
+def contrasting(colour: np.ndarray, distance: float, rng: random.Random, attempts: int = 20) -> np.ndarray:
+    """A random colour at least ``distance`` from ``colour`` (``_distance``); the farthest
+    corner of the RGB cube if none of ``attempts`` draws is."""
+    for _ in range(attempts):
+        candidate = random_colour(rng)
+        if _distance(candidate, colour) >= distance:
+            return candidate
+    return np.float32(colour < 0.5)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance in RGB, 1 from black to white."""
+    return float(np.linalg.norm(np.asarray(a, np.float32) - b) / np.sqrt(3))
 
 
 def shape_letters(alpha: np.ndarray, style, rng: random.Random):

@@ -49,7 +49,8 @@ class Style:
     (see ``ocr.data.layers``); ``renderer: pillow`` draws the text too, without trdg
     (``ocr.data.draw``: faster, and it shapes any script). The fields after ``renderer``
     apply to these two alone, and so does the ``photo`` background: crops of the
-    photographs in the folders ``photos``, in grey levels as every input is.
+    photographs in the folders ``photos``, in grey levels as every input is (or composed
+    in colour first, with probability ``colour``).
     """
 
     height: int | tuple[int, int] = 32  # px trdg renders at (or a range), before resizing to imgH
@@ -76,6 +77,7 @@ class Style:
     turn: tuple[float, float] = (0.0, 0.0)  # probability and largest angle of a steeper turn than skew (pillow)
     spacing: tuple[float, float] = (0.0, 0.0)  # probability and largest space between letters, x the size (pillow)
     lighting: float = 0.0  # probability of uneven light across the image
+    colour: float = 0.0  # probability of text and background in colour, made grey as inputs are
     photos: tuple[str, ...] = ()  # folders of photographs for the "photo" background
 
     def __post_init__(self) -> None:
@@ -98,6 +100,8 @@ class Style:
             layers.photo_files(self.photos)  # a missing or empty folder is said now
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
+        if self.colour and self.renderer == "trdg":
+            raise ValueError("style.colour is composed by the layered and pillow renderers: set renderer: pillow")
         for name in ("turn", "spacing"):
             if getattr(self, name)[0] and self.renderer != "pillow":
                 raise ValueError(
@@ -142,7 +146,10 @@ class RenderJob:
 
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
         words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
-        parts = [words, fonts, asdict(self.style), self.seed, self.imgH, self.max_width, self.extra]
+        style = asdict(self.style)
+        if not style["colour"]:  # (absent when off: the keys of sets rendered before stay)
+            del style["colour"]
+        parts = [words, fonts, style, self.seed, self.imgH, self.max_width, self.extra]
         if self.capitals:  # (absent otherwise: the keys of sets rendered before stay)
             parts.append([(Path(f).name, os.path.getsize(f)) for f in self.capitals])
         if self.font_draw != "file":
