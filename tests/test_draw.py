@@ -225,6 +225,15 @@ def test_text_in_colour_is_made_grey_as_inputs_are_and_can_lose_the_grey_contras
         Style(renderer="trdg", colour=0.5)
 
 
+def test_a_looks_probability_outside_0_to_1_is_refused_by_name():
+    for wrong, match in (
+        ({"colour": -0.5}, r"colour: .* got -0.5"),
+        ({"turn": (1.5, 30)}, r"turn: .* got \(1.5, 30\)"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            Style(renderer="pillow", **wrong)
+
+
 def test_the_shipped_model_reads_pillow_renders_as_it_reads_trdgs():
     """The same words in the same font and look, text drawn by trdg (``layered``) or by
     Pillow: the shipped model's word accuracy differs by at most 8 points."""

@@ -40,6 +40,10 @@ RENDERERS = ("trdg", "layered", "pillow")
 LOOK_VERSION = 4
 
 
+# The style's fields that are probabilities (of turn and spacing, the first value).
+PROBABILITIES = "invert jpeg crop tight bold outline shadow neighbours lines turn spacing lighting colour".split()
+
+
 @dataclass(frozen=True)
 class Style:
     """How words look. Fields that are lists are drawn from uniformly for each image.
@@ -100,6 +104,10 @@ class Style:
             layers.photo_files(self.photos)  # a missing or empty folder is said now
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
+        for name in PROBABILITIES:
+            value = getattr(self, name)[0] if name in ("turn", "spacing") else getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"style.{name}: a probability lies in [0, 1], got {getattr(self, name)}")
         if self.colour and self.renderer == "trdg":
             raise ValueError("style.colour is composed by the layered and pillow renderers: set renderer: pillow")
         for name in ("turn", "spacing"):
