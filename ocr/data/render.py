@@ -42,6 +42,11 @@ LOOK_VERSION = 4
 
 # The style's fields that are probabilities (of turn and spacing, the first value).
 PROBABILITIES = "invert jpeg crop tight bold outline shadow neighbours lines turn spacing lighting colour".split()
+# Looks that not every composing renderer draws, and those that do.
+DRAWN_BY = {"turn": ("pillow",), "spacing": ("pillow",), "colour": ("layered", "pillow")}
+# Looks added after sets were first cached: left out of a set's key while off, so that the
+# keys of sets rendered before them stay.
+LATER_LOOKS = ("colour",)
 
 
 @dataclass(frozen=True)
@@ -105,18 +110,19 @@ class Style:
         height = (self.height, self.height) if isinstance(self.height, int) else tuple(self.height)
         object.__setattr__(self, "height", height)
         for name in PROBABILITIES:
-            value = getattr(self, name)[0] if name in ("turn", "spacing") else getattr(self, name)
-            if not 0 <= value <= 1:
+            if not 0 <= self.probability(name) <= 1:
                 raise ValueError(f"style.{name}: a probability lies in [0, 1], got {getattr(self, name)}")
-        if self.colour and self.renderer == "trdg":
-            raise ValueError("style.colour is composed by the layered and pillow renderers: set renderer: pillow")
-        for name in ("turn", "spacing"):
-            if getattr(self, name)[0] and self.renderer != "pillow":
-                raise ValueError(
-                    f"style.{name} is drawn by the pillow renderer: set renderer: pillow, not {self.renderer}"
-                )
+        for name, renderers in DRAWN_BY.items():
+            if self.probability(name) and self.renderer not in renderers:
+                drawers = f"the {' and '.join(renderers)} renderer{'s' if len(renderers) > 1 else ''}"
+                raise ValueError(f"style.{name} is drawn by {drawers}: set renderer: pillow, not {self.renderer}")
         for name in ("text_colors", "margins", "contrast", "width_scale", "turn", "spacing"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def probability(self, name: str) -> float:
+        """How often the look ``name`` is drawn (of ``turn`` and ``spacing``, the first value)."""
+        value = getattr(self, name)
+        return value[0] if name in ("turn", "spacing") else value
 
 
 FONT_DRAWS = ("file", "family")
@@ -154,9 +160,7 @@ class RenderJob:
 
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
         words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
-        style = asdict(self.style)
-        if not style["colour"]:  # (absent when off: the keys of sets rendered before stay)
-            del style["colour"]
+        style = {k: v for k, v in asdict(self.style).items() if v or k not in LATER_LOOKS}
         parts = [words, fonts, style, self.seed, self.imgH, self.max_width, self.extra]
         if self.capitals:  # (absent otherwise: the keys of sets rendered before stay)
             parts.append([(Path(f).name, os.path.getsize(f)) for f in self.capitals])
