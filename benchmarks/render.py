@@ -1,12 +1,18 @@
-"""Images per second of each renderer for experiment=english's look, on every core.
+"""Images per second of each renderer for an experiment's look, on every core.
 
-    python benchmarks/render.py [--count 4000] [--photos path/to/photos]
+    python benchmarks/render.py [--count 4000] [--photos path/to/photos] [--experiment english]
+                                [--workers 1 --passes 3]
 
-Renders the same words with the same fonts and style, once per renderer (``layered``:
+Renders the same texts with the same fonts and style, once per renderer (``layered``:
 trdg draws the text; ``pillow``: ocr/data/draw.py does), into fresh stores with one
-process per core, and prints images/s and the ratio to ``layered``. With ``--photos``,
-also the ``pillow`` renderer with half of the backgrounds parts of those photographs
-(experiment=english_photo). Figures go to docs/data.md with the machine and commit.
+process per core, and prints images/s and the ratio to the first. A look that only
+``pillow`` draws (``experiment=english_fonts``: letter-spaced words) is measured with it
+alone. With ``--photos``, also the ``pillow`` renderer with half of the backgrounds parts
+of those photographs (experiment=english_photo). ``--passes N`` renders each set N times:
+with ``--workers 1`` the passes run in this process, and those after the first find the
+fonts loaded and their letters in the atlases (``ocr/data/draw.py``), as a worker does
+after its first thousands of images. Figures go to docs/results.md with the machine and
+commit.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from omegaconf import OmegaConf  # noqa: E402
 
 from ocr.config import compose_config  # noqa: E402
-from ocr.data.fonts import resolve_fonts  # noqa: E402
-from ocr.data.render import RenderJob, Style, render_store  # noqa: E402
+from ocr.data.render import DRAWN_BY, Style, render_store  # noqa: E402
 from ocr.data.synth import SynthSets  # noqa: E402
 
 
@@ -35,31 +42,42 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=None, help="a folder of photographs")
     parser.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/render.json"))
+    parser.add_argument("--experiment", default="english", help="whose look: english_fonts is the shipped model's")
+    parser.add_argument("--passes", type=int, default=1, help="times each set is rendered")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config("train", ["experiment=english"], Path(tmp) / "run")
+        cfg = compose_config("train", [f"experiment={args.experiment}"], Path(tmp) / "run")
         data = OmegaConf.to_container(cfg.data, resolve=True)
         sets = SynthSets(**SynthSets.options({**data, "cache_dir": tmp, "count": args.count}))
-        words = sets.jobs()["train"].words
-        fonts = tuple(resolve_fonts(data["fonts"], cfg.model.alphabet))
+        job = sets.jobs()["train"]  # its texts, fonts and how they are drawn; the style per renderer
         styles = {name: {**data["style"], "renderer": name} for name in ("layered", "pillow")}
+        if any(Style(**styles["pillow"]).probability(look) for look, by in DRAWN_BY.items() if "layered" not in by):
+            del styles["layered"]
         if args.photos:
             overrides = ["experiment=english_photo", f"data.style.photos=[{args.photos}]"]
             photo = compose_config("train", overrides, Path(tmp) / "photo").data.style
             styles["pillow, photos"] = OmegaConf.to_container(photo, resolve=True)
         rates = {}
         for name, style in styles.items():
-            job = RenderJob(words, fonts, Style(**style), seed=1, imgH=cfg.model.imgH, max_width=800)
-            start = time.perf_counter()
-            render_store(job, Path(tmp) / name.replace(", ", "-"), workers=args.workers, desc=name)
-            rates[name] = args.count / (time.perf_counter() - start)
+            rates[name] = []
+            for attempt in range(args.passes):
+                start = time.perf_counter()
+                folder = Path(tmp) / f"{name.replace(', ', '-')}-{attempt}"
+                render_store(replace(job, style=Style(**style), max_width=800), folder, workers=args.workers, desc=name)
+                rates[name].append(args.count / (time.perf_counter() - start))
     cores = args.workers or os.cpu_count()
-    print(f"{args.count} images each, {cores} processes")
-    for name, rate in rates.items():
-        print(f"{name:16s} {rate:8.0f} images/s  {rate / rates['layered']:5.2f} x layered")
+    first = next(iter(rates))
+    # The largest of this process and its workers (font caches and atlases are per process).
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"experiment={args.experiment}: {args.count} images each, {cores} processes, peak RSS {peak / 1024:.0f} MB")
+    for name, passes in rates.items():
+        ratios = ", ".join(f"{rate / base:.2f}" for rate, base in zip(passes, rates[first]))
+        print(f"{name:16s} images/s {', '.join(f'{rate:.0f}' for rate in passes)}  ({ratios} x {first})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"count": args.count, "processes": cores, "images_per_s": rates}, indent=2))
+    summary = {"experiment": args.experiment, "count": args.count, "processes": cores}
+    summary |= {"images_per_s": rates, "peak_rss_mb": peak / 1024}
+    args.out.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

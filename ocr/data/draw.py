@@ -1,12 +1,13 @@
 """The ``pillow`` renderer: words drawn straight with FreeType through Pillow, then
 composed as the ``layered`` look (``ocr.data.layers``), without trdg.
 
-Text goes through libraqm where Pillow has it (HarfBuzz shaping, FriBiDi ordering), so
-Arabic joins, Devanagari forms its conjuncts and right-to-left words come out in visual
-order from labels kept in logical order. A word is drawn once, whole, at its size
-(trdg draws letter by letter, which breaks shaping and costs a call per letter); skew,
-curved and wavy baselines and perspective are one resampling of the text's coverage,
-so the background is never stretched and no edge has to be filled.
+Words of alphabets written letter by letter (Latin, Greek, Cyrillic) are pasted from an
+atlas of each font's letters, rasterised once, where HarfBuzz's kerning puts them: no
+layout or rasterising per word. Other text goes whole through libraqm where Pillow has
+it (HarfBuzz shaping, FriBiDi ordering), so Arabic joins, Devanagari forms its
+conjuncts and right-to-left words come out in visual order from labels kept in logical
+order. Skew, curved and wavy baselines and perspective are one resampling of the
+text's coverage, so the background is never stretched and no edge has to be filled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import unicodedata
 
 import cv2
 import numpy as np
+import uharfbuzz as hb
 from PIL import Image, ImageDraw, ImageFont, features
 
 # Pillow's layout with libraqm when it is there (the wheels ship it); basic layout
@@ -25,11 +27,16 @@ from PIL import Image, ImageDraw, ImageFont, features
 LAYOUT = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
 
 
-# Fonts are rasterised at sizes that are multiples of this many pixels and scaled down to
-# the size drawn: a font's first words at a new size cost three times a cached one's
-# (hinting programs, glyph tables), and a loaded size holds ~250 KB, so 236 fonts at every
-# size from 24 to 64 px would not stay cached; at six sizes they do.
+# Shaped text (``draw_text``) is rasterised at sizes that are multiples of this many pixels
+# and scaled down to the size drawn: a font's first words at a new size cost three times a
+# cached one's (hinting programs, glyph tables), and a loaded size holds ~250 KB.
 RASTER_STEP = 8
+# Words of alphabets written letter by letter are drawn from an atlas of each font's letters
+# rasterised at this size (or at the size drawn, when larger) and scaled down: one atlas a
+# font serves every size, so that 1,428 fonts stay cached where 1,428 x 6 loaded sizes did not.
+ATLAS_SIZE = 64
+# The atlas kerns letters, one glyph each: ligatures and contextual forms off.
+LETTERS_ONLY = {"liga": False, "clig": False, "dlig": False, "calt": False, "rlig": False}
 
 
 @functools.lru_cache(maxsize=2048)
@@ -43,12 +50,24 @@ def raster_size(size: int) -> int:
     return -(-size // RASTER_STEP) * RASTER_STEP
 
 
+def letter_by_letter(text: str) -> bool:
+    """Whether ``text`` is its letters side by side, each in one form whatever its
+    neighbours: Latin, Greek, Cyrillic, Armenian without combining marks (not Arabic's
+    joining forms, Devanagari's conjuncts or right-to-left order)."""
+    return all(ord(c) < 0x0590 and not unicodedata.combining(c) for c in text)
+
+
 def draw_sized(text: str, font_path: str, size: int, spacing: float = 0.0) -> np.ndarray:
-    """``draw_text`` of ``text`` in the font at ``size`` px, rasterised at ``raster_size``
-    and scaled down (area interpolation) by ``size / raster_size``; ``spacing``: extra
-    space between letters, a fraction of the size."""
-    raster = raster_size(size)
-    coverage = draw_text(text, load_font(font_path, raster), spacing=round(spacing * raster))
+    """The coverage of ``text`` in the font at ``size`` px: from the font's ``Atlas`` when
+    it is written letter by letter (``spacing``: extra space between letters, a fraction
+    of the size), otherwise shaped by ``draw_text`` at ``raster_size``; either way
+    rasterised larger and scaled down (area interpolation) to ``size``."""
+    if letter_by_letter(text):
+        raster = max(ATLAS_SIZE, raster_size(size))
+        coverage = atlas(font_path, raster).draw(text, spacing=spacing * raster)
+    else:
+        raster = raster_size(size)
+        coverage = draw_text(text, load_font(font_path, raster))
     if raster == size:
         return coverage
     h, w = coverage.shape
@@ -56,26 +75,82 @@ def draw_sized(text: str, font_path: str, size: int, spacing: float = 0.0) -> np
     return cv2.resize(coverage, scaled, interpolation=cv2.INTER_AREA)
 
 
-def draw_text(text: str, font: ImageFont.FreeTypeFont, pad: int = 2, spacing: int = 0) -> np.ndarray:
-    """The coverage of ``text`` in [0, 1]: the font's ascent and descent high (more where
-    marks reach beyond them), the baseline where the font puts it, ``pad`` empty columns
-    on each side. ``spacing``: pixels added between letters (letter-spaced signs), for
-    alphabets drawn letter by letter (Latin, Greek, Cyrillic: no joining, no marks);
-    other text is drawn as it is."""
+def draw_text(text: str, font: ImageFont.FreeTypeFont, pad: int = 2) -> np.ndarray:
+    """The coverage of ``text`` in [0, 1], shaped and laid out by the font (joining forms,
+    conjuncts, marks, right-to-left order): the font's ascent and descent high (more
+    where marks reach beyond them), the baseline where the font puts it, ``pad`` empty
+    columns on each side."""
     left, top, right, bottom = font.getbbox(text, anchor="ls")  # from the start of the baseline
     ascent, descent = font.getmetrics()
     above, below = max(ascent, -top), max(descent, bottom)
-    spaced = spacing > 0 and len(text) > 1 and all(ord(c) < 0x0590 and not unicodedata.combining(c) for c in text)
-    extra = spacing * (len(text) - 1) if spaced else 0
-    canvas = Image.new("L", (max(1, right - min(0, left) + extra + 2 * pad), above + below))
-    pen = ImageDraw.Draw(canvas)
-    if not spaced:
-        pen.text((pad - min(0, left), above), text, fill=255, font=font, anchor="ls")
-    else:  # each letter where the font puts it (kerning kept), moved on by the spacing so far
-        for k, letter in enumerate(text):
-            x = pad - min(0, left) + font.getlength(text[:k]) + k * spacing
-            pen.text((x, above), letter, fill=255, font=font, anchor="ls")
+    canvas = Image.new("L", (max(1, right - min(0, left) + 2 * pad), above + below))
+    ImageDraw.Draw(canvas).text((pad - min(0, left), above), text, fill=255, font=font, anchor="ls")
     return np.asarray(canvas, dtype=np.float32) / 255
+
+
+class Atlas:
+    """One font's letters, each rasterised once at one size: a word written letter by
+    letter is its letters pasted where the font's pen puts them, kerned as HarfBuzz
+    shapes the word (a shaping costs 4 µs; Pillow lays out and rasterises every word: 20
+    times the time). Drawn as ``draw_text`` draws, less ligatures and contextual forms."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path, self.size = path, size
+        self.ascent, self.descent = load_font(path, size).getmetrics()
+        # letter -> its coverage (uint8), where it lies from the pen on the baseline, its advance
+        self.letters: dict[str, tuple[np.ndarray, int, int, float]] = {}
+        self.shaper = hb.Font(hb.Face(hb.Blob.from_file_path(path)))
+        self.pixels_per_unit = size / self.shaper.face.upem
+
+    def letter(self, c: str) -> tuple[np.ndarray, int, int, float]:
+        if c not in self.letters:
+            font = load_font(self.path, self.size)
+            left, top, right, bottom = font.getbbox(c, anchor="ls")
+            image = Image.new("L", (right - left, bottom - top))
+            ImageDraw.Draw(image).text((-left, -top), c, fill=255, font=font, anchor="ls")
+            self.letters[c] = (np.asarray(image), left, top, font.getlength(c))
+        return self.letters[c]
+
+    def kerning(self, text: str) -> list[float]:
+        """Pixels each letter's advance changes by in ``text``: the font's kerning of it
+        and the letter after it, as HarfBuzz positions them (none where the font draws
+        the letters as other glyphs than one each)."""
+        buffer = hb.Buffer()
+        buffer.add_str(text)
+        buffer.guess_segment_properties()
+        hb.shape(self.shaper, buffer, LETTERS_ONLY)
+        glyphs, positions = buffer.glyph_infos or [], buffer.glyph_positions or []
+        if len(glyphs) != len(text):
+            return [0.0] * len(text)
+        nominal = self.shaper.get_glyph_h_advance
+        return [(p.x_advance - nominal(g.codepoint)) * self.pixels_per_unit for g, p in zip(glyphs, positions)]
+
+    def draw(self, text: str, pad: int = 2, spacing: float = 0.0) -> np.ndarray:
+        """The coverage of ``text`` as ``draw_text`` frames it; ``spacing``: pixels added
+        between letters (letter-spaced signs)."""
+        placed, pen = [], 0.0
+        for c, kern in zip(text, self.kerning(text)):
+            coverage, left, top, advance = self.letter(c)
+            if coverage.size:
+                placed.append((coverage, round(pen) + left, top))
+            pen += advance + kern + spacing
+        start = min((x for _, x, _ in placed), default=0)
+        end = max((x + c.shape[1] for c, x, _ in placed), default=0)
+        above = max([self.ascent] + [-y for _, _, y in placed])
+        below = max([self.descent] + [y + c.shape[0] for c, _, y in placed])
+        shift = pad - min(0, start)
+        canvas = np.zeros((above + below, max(1, end + shift + pad)), np.uint8)
+        for coverage, x, y in placed:  # overlapping letters: the darker coverage, as Pillow draws
+            h, w = coverage.shape
+            region = canvas[above + y : above + y + h, x + shift : x + shift + w]
+            np.maximum(region, coverage, out=region)
+        return canvas.astype(np.float32) / 255
+
+
+@functools.lru_cache(maxsize=2048)
+def atlas(path: str, size: int) -> Atlas:
+    """The font's atlas at ``size`` px, filled as words need its letters (once per process)."""
+    return Atlas(path, size)
 
 
 def bend(coverage: np.ndarray, kind: str, rng: random.Random) -> np.ndarray:

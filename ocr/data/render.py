@@ -37,7 +37,7 @@ DISTORTIONS = {"none": 0, "sine": 1, "cosine": 2, "random": 3}
 RENDERERS = ("trdg", "layered", "pillow")
 # Raised when the composed looks (ocr/data/layers.py, draw.py) change their pixels, so that
 # stores rendered before are not taken for the new ones.
-LOOK_VERSION = 4
+LOOK_VERSION = 5
 
 
 # The style's fields that are probabilities (of turn and spacing, the first value).
