@@ -88,12 +88,12 @@ def test_the_atlas_draws_words_as_pillow_does_kerned_by_the_font():
     for path in (ROBOTO, DEJAVU):
         atlas, font = draw.Atlas(path, 40), draw.load_font(path, 40)
         same = 0
-        for word in ("AVATAR", "Tower", "jumpy", "WAVE", "you'll", "$12.50", "Hello, World", "Ωμέγα", "Жук", "on it"):
+        for word in ("AVATAR", "Tower", "jumpy", "WAVE", "you'll", "$12.50", "Hello, World", "Ωμέγα", "Жук", "on it", " a "):
             pasted, drawn = atlas.draw(word), draw.draw_text(word, font)
             assert pasted.shape[0] == drawn.shape[0] and abs(pasted.shape[1] - drawn.shape[1]) <= 1, (path, word)
             assert similarity(drawn, pasted) > 0.95, (path, word)
             same += pasted.shape == drawn.shape and np.abs(pasted - drawn).max() < 1e-6
-        assert same >= 6, path
+        assert same >= 9, path  # of 11
         assert atlas.kerning("To")[0] < -1 and atlas.kerning("Hn") == [0.0, 0.0]  # the font kerns T-o, not H-n
     assert np.array_equal(draw.Atlas(ROBOTO, 40).draw(""), draw.draw_text("", draw.load_font(ROBOTO, 40)))
 
