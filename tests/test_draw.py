@@ -88,7 +88,19 @@ def test_the_atlas_draws_words_as_pillow_does_kerned_by_the_font():
     for path in (ROBOTO, DEJAVU):
         atlas, font = draw.Atlas(path, 40), draw.load_font(path, 40)
         same = 0
-        for word in ("AVATAR", "Tower", "jumpy", "WAVE", "you'll", "$12.50", "Hello, World", "Ωμέγα", "Жук", "on it", " a "):
+        for word in (
+            "AVATAR",
+            "Tower",
+            "jumpy",
+            "WAVE",
+            "you'll",
+            "$12.50",
+            "Hello, World",
+            "Ωμέγα",
+            "Жук",
+            "on it",
+            " a ",
+        ):
             pasted, drawn = atlas.draw(word), draw.draw_text(word, font)
             assert pasted.shape[0] == drawn.shape[0] and abs(pasted.shape[1] - drawn.shape[1]) <= 1, (path, word)
             assert similarity(drawn, pasted) > 0.95, (path, word)
@@ -96,6 +108,12 @@ def test_the_atlas_draws_words_as_pillow_does_kerned_by_the_font():
         assert same >= 9, path  # of 11
         assert atlas.kerning("To")[0] < -1 and atlas.kerning("Hn") == [0.0, 0.0]  # the font kerns T-o, not H-n
     assert np.array_equal(draw.Atlas(ROBOTO, 40).draw(""), draw.draw_text("", draw.load_font(ROBOTO, 40)))
+    # Ink wider than the room drawn around the pen (3 em to its right; swash capitals come
+    # near) is drawn again to its box, not cut.
+    wide = draw.Atlas(ROBOTO, 40).letter("WWWWWW")[0]
+    whole = np.round(draw.draw_text("WWWWWW", draw.load_font(ROBOTO, 40)) * 255).astype(np.uint8)
+    rows, cols = np.nonzero(whole)
+    assert wide.shape[1] > 120 and np.array_equal(wide, whole[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
 
 
 def test_bends_and_tilts_move_the_text_without_losing_it():
