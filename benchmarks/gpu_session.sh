@@ -8,9 +8,10 @@
 #      images/s is the rate of fresh data the trainer kept (train/images_per_sec); scored
 #      on the real word sets and exported as float16 (split in two parts: one file may
 #      carry 16 MiB at most);
-#   2. benchmarks/throughput.py with the GPU variants (rendering, loading a store,
+#   2. the generator alone: benchmarks/render.py, the same look on every core;
+#   3. benchmarks/throughput.py with the GPU variants (rendering, loading a store,
 #      training, inference);
-#   3. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock,
+#   4. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock,
 #      then benchmarks/profile_steps.py, as long as the budget lasts.
 # A process that only imports torch and starts CUDA comes first: a fresh machine's first
 # import reads gigabytes of libraries from disk, which no later run pays.
@@ -91,6 +92,13 @@ for key in ('train/images_per_sec', 'val/char_accuracy', 'val/word_accuracy'):
     python export.py ckpt_path=$RUNS/english/checkpoints/best.ckpt format=fp16 output=$RES/english.fp16.ckpt >> "$OUT/summary.txt" 2>&1 \
         && split -b 12M "$RES/english.fp16.ckpt" "$OUT/english.fp16.ckpt.part-"
     keep $RUNS/english/.hydra/config.yaml
+
+    # Fresh images per second the renderer makes on every core, apart from the trainer.
+    renders=200000
+    (( QUICK )) && renders=400
+    stage render 45 python benchmarks/render.py --experiment english_fonts --count $renders --out $RES/render.json \
+        "data.style.photos=[$photos]" "$fonts"
+    grep -E "^experiment=|images/s" "$RES/render.log" >> "$OUT/summary.txt"
 fi
 
 variants=(default trainer=gpu) quick=()

@@ -1,7 +1,7 @@
 """Images per second of each renderer for an experiment's look, on every core.
 
     python benchmarks/render.py [--count 4000] [--photos path/to/photos] [--experiment english]
-                                [--workers 1 --passes 3]
+                                [--workers 1 --passes 3] [overrides of the experiment's config]
 
 Renders the same texts with the same fonts and style, once per renderer (``layered``:
 trdg draws the text; ``pillow``: ocr/data/draw.py does), into fresh stores with one
@@ -44,10 +44,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks/render.json"))
     parser.add_argument("--experiment", default="english", help="whose look: english_fonts is the shipped model's")
     parser.add_argument("--passes", type=int, default=1, help="times each set is rendered")
+    parser.add_argument("overrides", nargs="*", help="of the experiment's config, e.g. 'data.style.photos=[dir]'")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config("train", [f"experiment={args.experiment}"], Path(tmp) / "run")
+        cfg = compose_config("train", [f"experiment={args.experiment}", *args.overrides], Path(tmp) / "run")
         data = OmegaConf.to_container(cfg.data, resolve=True)
         sets = SynthSets(**SynthSets.options({**data, "cache_dir": tmp, "count": args.count}))
         job = sets.jobs()["train"]  # its texts, fonts and how they are drawn; the style per renderer
