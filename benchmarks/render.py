@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from omegaconf import OmegaConf  # noqa: E402
 
 from ocr.config import compose_config  # noqa: E402
-from ocr.data.render import DRAWN_BY, Style, render_store  # noqa: E402
+from ocr.data.render import Style, render_store  # noqa: E402
 from ocr.data.synth import SynthSets  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def main() -> None:
         sets = SynthSets(**SynthSets.options({**data, "cache_dir": tmp, "count": args.count}))
         job = sets.jobs()["train"]  # its texts, fonts and how they are drawn; the style per renderer
         styles = {name: {**data["style"], "renderer": name} for name in ("layered", "pillow")}
-        if any(Style(**styles["pillow"]).probability(look) for look, by in DRAWN_BY.items() if "layered" not in by):
+        if Style(**styles["pillow"]).undrawn_by("layered"):
             del styles["layered"]
         if args.photos:
             overrides = ["experiment=english_photo", f"data.style.photos=[{args.photos}]"]

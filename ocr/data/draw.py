@@ -109,14 +109,12 @@ class Atlas:
             # one layout fewer than asking its box first (a font's letters fill its atlas in
             # its first few hundred words). A letter reaching an edge is drawn to its box.
             size = self.size
-            canvas, pen = Image.new("L", (4 * size, 3 * size)), (size, 2 * size)
-            ImageDraw.Draw(canvas).text(pen, c, fill=255, font=font, anchor="ls")
-            box = canvas.getbbox()
+            pen = (size, 2 * size)
+            canvas, box = _drawn_letter(c, font, (4 * size, 3 * size), pen)
             if box and (box[0] == 0 or box[1] == 0 or box[2] == canvas.width or box[3] == canvas.height):
                 left, top, right, bottom = font.getbbox(c, anchor="ls")
-                canvas, pen = Image.new("L", (right - left, bottom - top)), (-left, -top)
-                ImageDraw.Draw(canvas).text(pen, c, fill=255, font=font, anchor="ls")
-                box = canvas.getbbox()
+                pen = (-left, -top)
+                canvas, box = _drawn_letter(c, font, (right - left, bottom - top), pen)
             box = box or (pen[0], pen[1], pen[0], pen[1])  # no ink (a space)
             ink = np.asarray(canvas.crop(box))
             self.letters[c] = (ink, box[0] - pen[0], box[1] - pen[1], font.getlength(c))
@@ -158,6 +156,13 @@ class Atlas:
             region = canvas[above + y : above + y + h, x + shift : x + shift + w]
             np.maximum(region, coverage, out=region)
         return canvas.astype(np.float32) / 255
+
+
+def _drawn_letter(c: str, font: ImageFont.FreeTypeFont, size: tuple[int, int], pen: tuple[int, int]):
+    """A canvas of ``size`` with ``c`` drawn at ``pen`` on the baseline, and its ink's box (None: no ink)."""
+    canvas = Image.new("L", size)
+    ImageDraw.Draw(canvas).text(pen, c, fill=255, font=font, anchor="ls")
+    return canvas, canvas.getbbox()
 
 
 @functools.lru_cache(maxsize=2048)

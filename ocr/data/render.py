@@ -112,10 +112,10 @@ class Style:
         for name in PROBABILITIES:
             if not 0 <= self.probability(name) <= 1:
                 raise ValueError(f"style.{name}: a probability lies in [0, 1], got {getattr(self, name)}")
-        for name, renderers in DRAWN_BY.items():
-            if self.probability(name) and self.renderer not in renderers:
-                drawers = f"the {' and '.join(renderers)} renderer{'s' if len(renderers) > 1 else ''}"
-                raise ValueError(f"style.{name} is drawn by {drawers}: set renderer: pillow, not {self.renderer}")
+        for name in self.undrawn_by(self.renderer):
+            renderers = DRAWN_BY[name]
+            drawers = f"the {' and '.join(renderers)} renderer{'s' if len(renderers) > 1 else ''}"
+            raise ValueError(f"style.{name} is drawn by {drawers}: set renderer: pillow, not {self.renderer}")
         for name in ("text_colors", "margins", "contrast", "width_scale", "turn", "spacing"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -123,6 +123,10 @@ class Style:
         """How often the look ``name`` is drawn (of ``turn`` and ``spacing``, the first value)."""
         value = getattr(self, name)
         return value[0] if name in ("turn", "spacing") else value
+
+    def undrawn_by(self, renderer: str) -> list[str]:
+        """The looks of this style that ``renderer`` does not draw."""
+        return [name for name, renderers in DRAWN_BY.items() if self.probability(name) and renderer not in renderers]
 
 
 FONT_DRAWS = ("file", "family")
