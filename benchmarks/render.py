@@ -11,8 +11,11 @@ alone. With ``--photos``, also the ``pillow`` renderer with half of the backgrou
 of those photographs (experiment=english_photo). ``--passes N`` renders each set N times:
 with ``--workers 1`` the passes run in this process, and those after the first find the
 fonts loaded and their letters in the atlases (``ocr/data/draw.py``), as a worker does
-after its first thousands of images. Figures go to docs/results.md with the machine and
-commit.
+after its first thousands of images; with several workers each pass starts new ones,
+which find the atlases the first pass kept in the cache (``data/cache/atlases`` in a
+run; here a temporary folder). Prints the peak proportional memory (PSS: pages shared
+between processes divided among them) of this process and its workers in each pass.
+Figures go to docs/results.md with the machine and commit.
 """
 
 from __future__ import annotations
@@ -23,17 +26,39 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memory import tree_pss_bytes  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ocr.config import compose_config  # noqa: E402
 from ocr.data.render import Style, render_store  # noqa: E402
 from ocr.data.synth import SynthSets  # noqa: E402
+
+
+def peak_pss_while(work) -> tuple[float, int]:
+    """The seconds ``work()`` takes and the peak PSS (bytes) of this process and its children meanwhile."""
+    peak, done = 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.25):
+            peak = max(peak, tree_pss_bytes(os.getpid()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return seconds, max(peak, tree_pss_bytes(os.getpid()))
 
 
 def main() -> None:
@@ -59,14 +84,15 @@ def main() -> None:
             overrides = ["experiment=english_photo", f"data.style.photos=[{args.photos}]"]
             photo = compose_config("train", overrides, Path(tmp) / "photo").data.style
             styles["pillow, photos"] = OmegaConf.to_container(photo, resolve=True)
-        rates = {}
+        rates, pss = {}, {}
         for name, style in styles.items():
-            rates[name] = []
+            rates[name], pss[name] = [], []
             for attempt in range(args.passes):
-                start = time.perf_counter()
                 folder = Path(tmp) / f"{name.replace(', ', '-')}-{attempt}"
-                render_store(replace(job, style=Style(**style), max_width=800), folder, workers=args.workers, desc=name)
-                rates[name].append(args.count / (time.perf_counter() - start))
+                styled = replace(job, style=Style(**style), max_width=800)
+                seconds, peak = peak_pss_while(partial(render_store, styled, folder, workers=args.workers, desc=name))
+                rates[name].append(args.count / seconds)
+                pss[name].append(peak / 2**20)
     cores = args.workers or os.cpu_count()
     first = next(iter(rates))
     # The largest of this process and its workers (font caches and atlases are per process).
@@ -75,9 +101,10 @@ def main() -> None:
     for name, passes in rates.items():
         ratios = ", ".join(f"{rate / base:.2f}" for rate, base in zip(passes, rates[first]))
         print(f"{name:16s} images/s {', '.join(f'{rate:.0f}' for rate in passes)}  ({ratios} x {first})")
+        print(f"{'':16s} peak PSS, MB {', '.join(f'{mb:.0f}' for mb in pss[name])}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"experiment": args.experiment, "count": args.count, "processes": cores}
-    summary |= {"images_per_s": rates, "peak_rss_mb": peak / 1024}
+    summary |= {"images_per_s": rates, "peak_pss_mb": pss, "peak_rss_mb": peak / 1024}
     args.out.write_text(json.dumps(summary, indent=2))
 
 

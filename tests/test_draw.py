@@ -4,6 +4,7 @@ that the shipped model reads its words as it reads trdg's."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -114,6 +115,43 @@ def test_the_atlas_draws_words_as_pillow_does_kerned_by_the_font():
     whole = np.round(draw.draw_text("WWWWWW", draw.load_font(ROBOTO, 40)) * 255).astype(np.uint8)
     rows, cols = np.nonzero(whole)
     assert wide.shape[1] > 120 and np.array_equal(wide, whole[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+
+
+def test_a_font_s_letters_are_rasterised_once_and_shared_from_a_file(tmp_path, caplog):
+    """With a folder, the first process to need a font draws its letters of the alphabet
+    and writes them there; every other process (and run) maps that file, drawing the same
+    pixels as an atlas filled in memory. A damaged file is drawn again; a letter outside
+    the alphabet is rasterised as before."""
+    words = ("Tower", "AVATAR", "$12.50", "jumpy", "Жук")  # Cyrillic: outside the alphabet
+    alphabet = "".join(sorted(set("".join(words[:4]))))
+    filled = draw.Atlas(ROBOTO, 40)
+    expected = [filled.draw(word) for word in words]
+    draw.atlas.cache_clear()
+    written = draw.atlas(ROBOTO, 40, str(tmp_path), alphabet)
+    file = draw.atlas_file(str(tmp_path), ROBOTO, 40, alphabet)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([file.name, file.with_suffix(".npy").name])
+    assert set(written.letters) == set(alphabet) and not written.letters["T"][0].flags.writeable  # mapped from the file
+    draw.atlas.cache_clear()  # another process
+    read = draw.atlas(ROBOTO, 40, str(tmp_path), alphabet)
+    assert read is not written and not read.letters["A"][0].flags.writeable
+    for word, pixels in zip(words, expected):
+        assert np.array_equal(read.draw(word), pixels), word
+    assert "Ж" in read.letters and "Ж" not in alphabet  # filled in memory, as words needed it
+    assert draw.atlas_file(str(tmp_path), ROBOTO, 40, alphabet + "Ж") != file  # another alphabet, another file
+    file.write_text(file.read_text()[:50])  # cut short
+    draw.atlas.cache_clear()
+    with caplog.at_level("WARNING"):
+        again = draw.atlas(ROBOTO, 40, str(tmp_path), alphabet)
+    assert str(file) in caplog.text and "unreadable" in caplog.text
+    assert all(np.array_equal(again.draw(word), pixels) for word, pixels in zip(words, expected))
+    draw.atlas.cache_clear()
+    # A rendered set draws the same images with its atlases kept in a folder or not.
+    style = Style(renderer="pillow", height=(24, 48), spacing=(0.3, 0.4))
+    kept = RenderJob(words[:4], (ROBOTO, DEJAVU), style, seed=5, imgH=32, max_width=400, atlas_dir=str(tmp_path / "a"))
+    assert kept.letters == alphabet
+    for i in range(12):
+        assert np.array_equal(render_word(kept, i), render_word(replace(kept, atlas_dir=None), i)), i
+    assert len(list((tmp_path / "a").glob("*.json"))) == 2  # one file a font
 
 
 def test_bends_and_tilts_move_the_text_without_losing_it():

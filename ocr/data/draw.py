@@ -13,14 +13,22 @@ text's coverage, so the background is never stretched and no edge has to be fill
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import logging
 import math
+import os
 import random
 import unicodedata
+from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL
 import uharfbuzz as hb
 from PIL import Image, ImageDraw, ImageFont, features
+
+log = logging.getLogger(__name__)
 
 # Pillow's layout with libraqm when it is there (the wheels ship it); basic layout
 # otherwise, which draws Latin, Cyrillic and Greek alike but cannot join or reorder.
@@ -37,6 +45,8 @@ RASTER_STEP = 8
 ATLAS_SIZE = 64
 # The atlas kerns letters, one glyph each: ligatures and contextual forms off.
 LETTERS_ONLY = {"liga": False, "clig": False, "dlig": False, "calt": False, "rlig": False}
+# Raised when what an atlas file holds changes, so that files written before are not read.
+ATLAS_FORMAT = 1
 
 
 @functools.lru_cache(maxsize=2048)
@@ -57,14 +67,17 @@ def letter_by_letter(text: str) -> bool:
     return all(ord(c) < 0x0590 and not unicodedata.combining(c) for c in text)
 
 
-def draw_sized(text: str, font_path: str, size: int, spacing: float = 0.0) -> np.ndarray:
+def draw_sized(
+    text: str, font_path: str, size: int, spacing: float = 0.0, atlases: str | None = None, alphabet: str = ""
+) -> np.ndarray:
     """The coverage of ``text`` in the font at ``size`` px: from the font's ``Atlas`` when
     it is written letter by letter (``spacing``: extra space between letters, a fraction
-    of the size), otherwise shaped by ``draw_text`` at ``raster_size``; either way
-    rasterised larger and scaled down (area interpolation) to ``size``."""
+    of the size; ``atlases``, ``alphabet``: see ``atlas``), otherwise shaped by
+    ``draw_text`` at ``raster_size``; either way rasterised larger and scaled down (area
+    interpolation) to ``size``."""
     if letter_by_letter(text):
         raster = max(ATLAS_SIZE, raster_size(size))
-        coverage = atlas(font_path, raster).draw(text, spacing=spacing * raster)
+        coverage = atlas(font_path, raster, atlases, alphabet).draw(text, spacing=spacing * raster)
     else:
         raster = raster_size(size)
         coverage = draw_text(text, load_font(font_path, raster))
@@ -92,14 +105,17 @@ class Atlas:
     """One font's letters, each rasterised once at one size: a word written letter by
     letter is its letters pasted where the font's pen puts them, kerned as HarfBuzz
     shapes the word (a tenth of the time of Pillow laying out and rasterising it). Drawn
-    as ``draw_text`` draws, less ligatures and contextual forms."""
+    as ``draw_text`` draws, less ligatures and contextual forms.
 
-    def __init__(self, path: str, size: int) -> None:
+    ``letters`` and ``metrics`` (ascent, descent) are those of an atlas read from a file
+    (``read``); letters not in it are rasterised as words need them."""
+
+    def __init__(self, path: str, size: int, letters: dict | None = None, metrics: tuple[int, int] | None = None):
         self.path, self.size = path, size
-        self.ascent, self.descent = load_font(path, size).getmetrics()
+        self.ascent, self.descent = metrics or load_font(path, size).getmetrics()
         # letter -> its coverage (uint8), where it lies from the pen on the baseline, its advance
-        self.letters: dict[str, tuple[np.ndarray, int, int, float]] = {}
-        self.shaper = hb.Font(hb.Face(hb.Blob.from_file_path(path)))
+        self.letters: dict[str, tuple[np.ndarray, int, int, float]] = letters or {}
+        self.shaper = hb.Font(hb.Face(hb.Blob.from_file_path(path)))  # the file mapped, not read
         self.pixels_per_unit = size / self.shaper.face.upem
 
     def letter(self, c: str) -> tuple[np.ndarray, int, int, float]:
@@ -157,6 +173,45 @@ class Atlas:
             np.maximum(region, coverage, out=region)
         return canvas.astype(np.float32) / 255
 
+    def write(self, file: Path) -> None:
+        """Keep the letters drawn so far in ``file`` (.json: where each lies, its advance,
+        the font's metrics) and ``file`` .npy (their pixels, one after another), each
+        written whole under another name and then renamed: a reader sees no half file."""
+        table, offset = {}, 0
+        for c, (coverage, left, top, advance) in self.letters.items():
+            table[c] = (offset, *coverage.shape, left, top, advance)
+            offset += coverage.size
+        pixels = np.concatenate([coverage.ravel() for coverage, *_ in self.letters.values()] + [np.zeros(1, np.uint8)])
+        meta = {"font": self.path, "size": self.size, "metrics": [self.ascent, self.descent], "letters": table}
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_name(f"{file.stem}.{os.getpid()}.json")
+        np.save(temporary.with_suffix(".npy"), pixels)
+        os.replace(temporary.with_suffix(".npy"), file.with_suffix(".npy"))
+        temporary.write_text(json.dumps(meta))
+        os.replace(temporary, file)  # last: whoever finds the table finds the pixels
+
+    @classmethod
+    def read(cls, path: str, size: int, file: Path) -> Atlas:
+        """The atlas ``write`` kept in ``file``, its pixels mapped from the file: every
+        process reading it shares one copy in memory."""
+        meta = json.loads(file.with_suffix(".json").read_text())
+        pixels = np.asarray(np.load(file.with_suffix(".npy"), mmap_mode="r"))
+        letters = {}
+        for c, (offset, h, w, left, top, advance) in meta["letters"].items():
+            letters[c] = (pixels[offset : offset + h * w].reshape(h, w), left, top, advance)
+        return cls(path, size, letters, tuple(meta["metrics"]))
+
+
+def atlas_file(folder: str, path: str, size: int, alphabet: str) -> Path:
+    """Where the atlas of the font ``path`` at ``size`` px with the letters of ``alphabet``
+    is kept in ``folder``: named by everything its pixels depend on (the font file's size
+    and time, the versions of Pillow and FreeType that rasterise it)."""
+    stat = os.stat(path)
+    versions = [ATLAS_FORMAT, PIL.__version__, features.version("freetype2")]
+    recipe = json.dumps([path, stat.st_size, stat.st_mtime_ns, size, alphabet, versions])
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    return Path(folder) / f"{Path(path).stem}-{size}-{digest}.json"
+
 
 def _drawn_letter(c: str, font: ImageFont.FreeTypeFont, size: tuple[int, int], pen: tuple[int, int]):
     """A canvas of ``size`` with ``c`` drawn at ``pen`` on the baseline, and its ink's box (None: no ink)."""
@@ -166,9 +221,31 @@ def _drawn_letter(c: str, font: ImageFont.FreeTypeFont, size: tuple[int, int], p
 
 
 @functools.lru_cache(maxsize=2048)
-def atlas(path: str, size: int) -> Atlas:
-    """The font's atlas at ``size`` px, filled as words need its letters (once per process)."""
-    return Atlas(path, size)
+def atlas(path: str, size: int, folder: str | None = None, alphabet: str = "") -> Atlas:
+    """The font's atlas at ``size`` px (once per process), filled as words need its
+    letters. With a ``folder``, its letters of ``alphabet`` (those written letter by
+    letter) are read from the file a process wrote there before, one copy in memory for
+    all processes (``Atlas.read``), or rasterised now and written there for the others
+    and the next runs: each font's letters are drawn once on a machine."""
+    if not folder:
+        return Atlas(path, size)
+    file = atlas_file(folder, path, size, alphabet)
+    try:
+        return Atlas.read(path, size, file)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("%s: unreadable (%s), drawn again", file, error)
+    filled = Atlas(path, size)
+    for c in dict.fromkeys(alphabet):
+        if letter_by_letter(c):
+            filled.letter(c)
+    try:
+        filled.write(file)
+    except OSError as error:
+        log.warning("%s: cannot keep the font's letters there (%s): drawn by each process", file, error)
+        return filled
+    return Atlas.read(path, size, file)
 
 
 def bend(coverage: np.ndarray, kind: str, rng: random.Random) -> np.ndarray:
@@ -218,14 +295,17 @@ def tilt(coverage: np.ndarray, skew: float, perspective: float, rng: random.Rand
     return cv2.warpPerspective(coverage, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
-def draw_word(text: str, font_path: str, size: int, style, rng: random.Random) -> np.ndarray:
+def draw_word(
+    text: str, font_path: str, size: int, style, rng: random.Random, atlases: str | None = None, alphabet: str = ""
+) -> np.ndarray:
     """The coverage of one word as the style shapes it: drawn, its baseline bent, rotated
     and seen in perspective, with the style's margins (the letters' width, weight,
-    outline and shadow are ``ocr.data.layers.shape_letters``)."""
+    outline and shadow are ``ocr.data.layers.shape_letters``; ``atlases``, ``alphabet``:
+    where the fonts' letters are kept, see ``atlas``)."""
     spacing = 0.0
     if style.spacing[0] and rng.random() < style.spacing[0]:
         spacing = rng.uniform(0.05, style.spacing[1])
-    coverage = draw_sized(text, font_path, size, spacing)
+    coverage = draw_sized(text, font_path, size, spacing, atlases, alphabet)
     coverage = bend(coverage, rng.choice(style.distortions), rng)
     coverage = tilt(coverage, style.skew, style.perspective, rng, style.turn)
     top, left, bottom, right = style.margins

@@ -145,10 +145,20 @@ class RenderJob:
     extra: dict = field(default_factory=dict)  # anything else that names the set
     capitals: tuple[str, ...] = ()  # fonts that draw lower case as capitals: for texts without it
     font_draw: str = "file"  # file: each font file equally likely; family: each family, then a file of it
+    # Where the pillow renderer keeps each font's letters once rasterised, for every process
+    # and later runs (``ocr.data.draw.atlas``; None: per process). Not part of the look.
+    atlas_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.font_draw not in FONT_DRAWS:
             raise ValueError(f"data.font_draw is {self.font_draw!r}: one of {', '.join(FONT_DRAWS)}")
+
+    @functools.cached_property
+    def letters(self) -> str:
+        """The characters the texts are made of: the alphabet they are drawn from, or
+        those of the words given."""
+        chars = self.words.allowed if isinstance(self.words, Texts) and self.words.allowed else set("".join(self.words))
+        return "".join(sorted(chars))
 
     def font(self, word: str, rng: random.Random) -> str:
         """The font to draw ``word`` in: one of ``fonts``, or of ``capitals`` too for a word
@@ -240,7 +250,8 @@ def _drawn(job: RenderJob, i: int) -> np.ndarray | None:
     """Image ``i`` drawn by the ``pillow`` renderer (None for a text with nothing to draw)."""
     word, style = job.words[i % len(job.words)], job.style
     rng = random.Random((job.seed * 1_000_003 + i) * 31)
-    coverage = draw.draw_word(word, job.font(word, rng), rng.randint(*style.height), style, rng)
+    size = rng.randint(*style.height)
+    coverage = draw.draw_word(word, job.font(word, rng), size, style, rng, job.atlas_dir, job.letters)
     if coverage.max(initial=0) == 0:
         return None
     return _model_input(layers.compose(coverage, style, _photos(), rng, tilted=True), job, word)

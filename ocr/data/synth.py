@@ -96,7 +96,7 @@ class SynthSets:
             fonts = resolve_fonts(self.fonts, self.alphabet)
             capitals = resolve_capitals(self.fonts, self.alphabet) if self.capitals else ()
             common = dict(fonts=fonts, capitals=capitals, font_draw=self.font_draw, style=self.style)
-            common.update(imgH=self.imgH, max_width=self.max_width)
+            common.update(imgH=self.imgH, max_width=self.max_width, atlas_dir=str(self.cache_dir / "atlases"))
             self._jobs = {
                 "train": RenderJob(self.draw(train_words, self.count, self.seed), seed=self.seed, **common),
                 "test": RenderJob(self.draw(test_words, self.test_count, self.seed + 1), seed=self.seed + 1, **common),
