@@ -144,6 +144,11 @@ def test_a_font_s_letters_are_rasterised_once_and_shared_from_a_file(tmp_path, c
         again = draw.atlas(ROBOTO, 40, str(tmp_path), alphabet)
     assert str(file) in caplog.text and "unreadable" in caplog.text
     assert all(np.array_equal(again.draw(word), pixels) for word, pixels in zip(words, expected))
+    (tmp_path / "taken").write_text("a file, not a folder")
+    draw.atlas.cache_clear()
+    with caplog.at_level("WARNING"):
+        unkept = draw.atlas(ROBOTO, 40, str(tmp_path / "taken"), alphabet)  # nowhere to keep it: kept in memory
+    assert "cannot keep" in caplog.text and np.array_equal(unkept.draw("Tower"), expected[0])
     draw.atlas.cache_clear()
     # A rendered set draws the same images with its atlases kept in a folder or not.
     style = Style(renderer="pillow", height=(24, 48), spacing=(0.3, 0.4))
