@@ -18,6 +18,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hydra.utils import instantiate  # noqa: E402
 
 from ocr.config import compose_config  # noqa: E402
-from ocr.data.render import RenderJob, render_store  # noqa: E402
+from ocr.data.render import render_store  # noqa: E402
 from ocr.data.store import ImageStore  # noqa: E402
 from ocr.models.crnn import CRNN  # noqa: E402
 from ocr.recognizer import Recognizer  # noqa: E402
@@ -218,9 +219,7 @@ def main() -> None:
     start = time.perf_counter()
     datamodule.prepare_data()
     rate["render, all cores"] = (train_images + 64) / (time.perf_counter() - start)
-    part = RenderJob(
-        tuple(job.words[i] for i in range(one_proc)), job.fonts, job.style, job.seed, job.imgH, job.max_width
-    )
+    part = replace(job, words=tuple(job.words[i] for i in range(one_proc)))  # the same look, fonts and cache
     start = time.perf_counter()
     render_store(part, workdir / "one-process", workers=1)
     rate["render, 1 process"] = one_proc / (time.perf_counter() - start)

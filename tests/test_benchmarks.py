@@ -67,9 +67,11 @@ def test_render_benchmark_times_each_renderer(tmp_path):
     run_entry_point(
         "benchmarks/render.py", "--count=40", "--workers=1", "--passes=2", f"--photos={photos}", f"--out={out}"
     )
-    rates = json.loads(out.read_text())["images_per_s"]
-    assert set(rates) == {"layered", "pillow", "pillow, photos"}
+    figures = json.loads(out.read_text())
+    rates, memory = figures["images_per_s"], figures["peak_pss_mb"]
+    assert set(rates) == set(memory) == {"layered", "pillow", "pillow, photos"}
     assert all(len(passes) == 2 and min(passes) > 0 for passes in rates.values())
+    assert all(len(passes) == 2 and min(passes) > 50 for passes in memory.values())  # Python and numpy alone hold more
 
 
 def test_soup_writes_the_average_of_the_checkpoints_it_kept(tmp_path):
