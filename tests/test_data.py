@@ -1,4 +1,5 @@
 import codecs
+import gc
 import json
 import random
 import shutil
@@ -13,7 +14,7 @@ import torch
 from ocr.data import render as render_module
 from ocr.data import store
 from ocr.data.batching import WidthBatchSampler, collate, pad_on_device
-from ocr.data.datamodule import FolderDataModule, SynthDataModule
+from ocr.data.datamodule import FolderDataModule, OCRDataModule, SynthDataModule
 from ocr.data.fonts import (
     capitals_fonts,
     faithful_fonts,
@@ -662,3 +663,24 @@ def test_width_stretch_keeps_the_text_inside_the_batch_and_wide_enough_for_its_l
     assert (ratios[free] < 0.9).sum() > 5 and (ratios[free] > 1.1).sum() > 3  # condensed and widened
     assert (ratios[~free] >= 0.6).all() and (ratios[~free] > 1.5).any()  # long labels kept readable
     assert torch.equal(Augment(stretch=1.0)(images, widths)[0], images)  # no labels: left alone
+
+
+class WorkerProbe(torch.utils.data.Dataset):
+    """Images whose first pixel says whether the loader worker that made them has frozen
+    the objects it inherited."""
+
+    widths, labels = np.full(4, 16), ["a"] * 4
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        image = np.zeros((32, 16), np.uint8)
+        image[0, 0] = gc.get_freeze_count() > 0
+        return i, image, "a"
+
+
+def test_loader_workers_leave_the_objects_they_inherit_shared():
+    gc.unfreeze()  # nothing frozen here: what a worker has frozen, it froze itself
+    loader = OCRDataModule(alphabet="ab", num_workers=1).loader(WorkerProbe(), train=False, sharded=False)
+    assert next(iter(loader))["images"][:, 0, 0, 0].tolist() == [1] * 4

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader, Dataset
 
 from ocr.data.batching import WIDTH_MULTIPLE, WidthBatchSampler, collate
 from ocr.data.datasets import ConcatImages, LabelledImages, Mixture, RenderedWords, StoreDataset, Subset
 from ocr.data.labels import check_folders, read_labels, screen
 from ocr.data.lmdb_store import LmdbImages
+from ocr.data.render import start_worker
 from ocr.data.store import ImageStore
 from ocr.data.synth import SPLITS, SynthSets
 from ocr.files import check_plain
@@ -91,6 +93,7 @@ class OCRDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0 and train,
+            worker_init_fn=functools.partial(_start_loader_worker, rank=trainer.global_rank if trainer else 0),
         )
 
     def padded_width_multiple(self) -> int:
@@ -111,6 +114,14 @@ class OCRDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         return [self.loader(d, train=False) for d in self.test_sets.values()]
+
+
+def _start_loader_worker(worker_id: int, rank: int) -> None:
+    """A loader worker's first step: ``start_worker``, then Lightning's seeding of its
+    generators (``seed_everything(workers=True)``, which a loader with a
+    ``worker_init_fn`` of its own would otherwise not get)."""
+    start_worker()
+    pl_worker_init_function(worker_id, rank)
 
 
 class SynthDataModule(OCRDataModule):

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ocr.data.batching import Item
 from ocr.data.images import ImageError, header_width, pad_to_width, read_image
-from ocr.data.render import RenderJob, render_word
+from ocr.data.render import RenderJob, read_photos, render_word
 from ocr.data.store import ImageStore
 from ocr.data.words import Texts
 from ocr.geometry import label_width
@@ -51,6 +51,7 @@ class RenderedWords(Dataset):
 
     def __init__(self, job: RenderJob, name: str = "synth", fresh: bool = False):
         self.job, self.name, self.fresh = job, name, fresh
+        read_photos(job.style)  # here, before the loader's workers fork: one copy for all
         self.labels = job.words
         if isinstance(job.words, Texts):  # estimated without drawing the texts
             self.widths = job.words.widths()

@@ -112,15 +112,21 @@ class Atlas:
 
     def __init__(self, path: str, size: int, letters: dict | None = None, metrics: tuple[int, int] | None = None):
         self.path, self.size = path, size
-        self.ascent, self.descent = metrics or load_font(path, size).getmetrics()
+        self.ascent, self.descent = metrics or self.font.getmetrics()
         # letter -> its coverage (uint8), where it lies from the pen on the baseline, its advance
         self.letters: dict[str, tuple[np.ndarray, int, int, float]] = letters or {}
         self.shaper = hb.Font(hb.Face(hb.Blob.from_file_path(path)))  # the file mapped, not read
         self.pixels_per_unit = size / self.shaper.face.upem
 
+    @functools.cached_property
+    def font(self) -> ImageFont.FreeTypeFont:
+        """The font at the atlas's size, loaded when its first letter is rasterised (never,
+        for an atlas read whole from a file) and let go with the atlas."""
+        return ImageFont.truetype(self.path, self.size, layout_engine=LAYOUT)
+
     def letter(self, c: str) -> tuple[np.ndarray, int, int, float]:
         if c not in self.letters:
-            font = load_font(self.path, self.size)
+            font = self.font
             # Drawn on a canvas with room for any letter around the pen and cut to its ink:
             # one layout fewer than asking its box first (a font's letters fill its atlas in
             # its first few hundred words). A letter reaching an edge is drawn to its box.

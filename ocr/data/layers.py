@@ -14,9 +14,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-# Photographs are read once per process, at most this many pixels on their shorter side
-# (a word's background is a small part of one, enlarged).
+# Photographs are read once per process (or once before the workers that draw on them
+# start: ``read_photos``), at most this many pixels on their shorter side (a word's
+# background is a small part of one, enlarged).
 PHOTO_SIDE = 256
+PHOTOS_KEPT = 4096
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
@@ -52,7 +54,7 @@ def photo_files(folders: tuple[str, ...]) -> tuple[Path, ...]:
     return tuple(files)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=PHOTOS_KEPT)
 def _photo(path: Path, mode: str = "L") -> np.ndarray:
     """A photograph in grey levels (``mode`` "L", converted as every input is:
     ``ocr.data.images``) or in colour ("RGB"), at most ``PHOTO_SIDE`` pixels on its
@@ -61,6 +63,15 @@ def _photo(path: Path, mode: str = "L") -> np.ndarray:
         photo = photo.convert(mode)
         photo.thumbnail((PHOTO_SIDE * photo.width // min(photo.size), PHOTO_SIDE * photo.height // min(photo.size)))
         return np.asarray(photo)
+
+
+def read_photos(photos: tuple[Path, ...], modes: tuple[str, ...] = ("L",)) -> None:
+    """Read ``photos`` in ``modes`` now, as many as the cache holds: processes forked
+    afterwards (render and loader workers) share their pixels with this one instead of
+    each reading a copy of its own (47 MB a process for BSDS500's 500 photos)."""
+    for path in photos[: PHOTOS_KEPT // len(modes)]:
+        for mode in modes:
+            _photo(path, mode)
 
 
 def photo_crop(height: int, width: int, photos: tuple[Path, ...], rng: random.Random, mode: str = "L") -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import io
 import logging
 import multiprocessing
@@ -266,6 +267,17 @@ def _photos() -> tuple[Path, ...]:
     return tuple(sorted(trdg_folder("images").glob("*.jpg")))
 
 
+def read_photos(style: Style) -> None:
+    """Read the photographs ``style`` lays words on (``layers.read_photos``), in the process
+    that forks the workers rendering it, so that they share one copy."""
+    if style.renderer == "trdg":  # trdg reads its own
+        return
+    photos = _photos() if "image" in style.backgrounds else ()
+    if "photo" in style.backgrounds:
+        photos += layers.photo_files(style.photos)
+    layers.read_photos(photos, ("L", "RGB") if style.colour else ("L",))
+
+
 # The sets being rendered, set once per worker process rather than pickled per shard.
 _SETS: list[tuple[RenderJob, Path]] = []
 
@@ -273,6 +285,20 @@ _SETS: list[tuple[RenderJob, Path]] = []
 def _set_sets(sets: list[tuple[RenderJob, Path]]) -> None:
     global _SETS
     _SETS = sets
+
+
+def start_worker() -> None:
+    """What a forked worker process that renders or reads images does first: its garbage
+    collector leaves alone the objects it inherited. Scanning them would copy every page
+    that holds one (about 100 MB a worker with torch loaded), where they stay shared with
+    the parent and the other workers. (OpenCV's threads are left as they are: setting
+    their number in a child forked after the parent used them hangs.)"""
+    gc.freeze()
+
+
+def _start_pool_worker(sets: list[tuple[RenderJob, Path]]) -> None:
+    start_worker()
+    _set_sets(sets)
 
 
 def _render_shard(task: tuple[int, int, int, int]) -> int:
@@ -354,8 +380,10 @@ def _prepare(
             plans.append(len(bounds))
             todo += [(which, k, s, e) for k, (s, e) in enumerate(bounds) if not store.shard_is_whole(folder, k, (s, e))]
         workers = min(workers or os.cpu_count() or 1, len(todo))
+        for style in {job.style for job, _ in sets} if todo else ():
+            read_photos(style)
         if workers > 1 or (background and todo):
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_set_sets, initargs=(sets,))
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_pool_worker, initargs=(sets,))
             locks.enter_context(pool)
         else:
             _set_sets(sets)
