@@ -47,6 +47,26 @@ def tree_pss_bytes(pid: int) -> int:
     return total
 
 
+def peak_pss_while(work, every: float = 0.1) -> tuple[object, float, int]:
+    """What ``work()`` returns, the seconds it takes and the peak PSS (bytes) of this
+    process and its children meanwhile, sampled every ``every`` seconds."""
+    peak, done = 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(every):
+            peak = max(peak, tree_pss_bytes(os.getpid()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return result, seconds, max(peak, tree_pss_bytes(os.getpid()))
+
+
 def write_fake_store(folder: Path, count: int, alphabet: str, shard_size: int = 4000) -> None:
     rng = random.Random(0)
     letters = [c for c in alphabet if c.isalpha()]
@@ -93,26 +113,13 @@ def main() -> None:
     written = time.perf_counter() - start
     SynthSets.folder = lambda self, split: fake  # the store above stands for both sets
 
-    peak, done = 0, threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_pss_bytes(os.getpid()))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    _, objects = train(cfg)
-    done.set()
-    sampler.join()
+    (_, objects), train_s, peak = peak_pss_while(lambda: train(cfg))
     result = {
         "images": args.images,
         "store_bytes": sum(p.stat().st_size for p in fake.iterdir()),
         "store_files": len(list(fake.iterdir())),
         "write_s": written,
-        "train_s": time.perf_counter() - start,
+        "train_s": train_s,
         "steps": objects["trainer"].global_step,
         "workers": args.workers,
         "peak_pss_bytes": peak,

@@ -26,39 +26,18 @@ import os
 import resource
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memory import tree_pss_bytes  # noqa: E402
+from memory import peak_pss_while  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ocr.config import compose_config  # noqa: E402
 from ocr.data.render import Style, render_store  # noqa: E402
 from ocr.data.synth import SynthSets  # noqa: E402
-
-
-def peak_pss_while(work) -> tuple[float, int]:
-    """The seconds ``work()`` takes and the peak PSS (bytes) of this process and its children meanwhile."""
-    peak, done = 0, threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.25):
-            peak = max(peak, tree_pss_bytes(os.getpid()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    return seconds, max(peak, tree_pss_bytes(os.getpid()))
 
 
 def main() -> None:
@@ -90,7 +69,8 @@ def main() -> None:
             for attempt in range(args.passes):
                 folder = Path(tmp) / f"{name.replace(', ', '-')}-{attempt}"
                 styled = replace(job, style=Style(**style), max_width=800)
-                seconds, peak = peak_pss_while(partial(render_store, styled, folder, workers=args.workers, desc=name))
+                work = partial(render_store, styled, folder, workers=args.workers, desc=name)
+                _, seconds, peak = peak_pss_while(work, every=0.25)
                 rates[name].append(args.count / seconds)
                 pss[name].append(peak / 2**20)
     cores = args.workers or os.cpu_count()

@@ -342,7 +342,7 @@ def test_the_shipped_model_reads_words_from_the_atlas_as_it_reads_pillows_whole_
     style = Style(renderer="pillow", backgrounds=("plain", "noise"), contrast=(0.5, 1.0), tight=0.8)
     scores = {}
     for name, drawn in (
-        ("atlas", lambda w, f: draw.Atlas(f, 40).draw(w)),
+        ("atlas", lambda w, f: draw.atlas(f, 40).draw(w)),
         ("whole", lambda w, f: draw.draw_text(w, draw.load_font(f, 40))),
     ):
         images = []

@@ -380,9 +380,9 @@ def _prepare(
             plans.append(len(bounds))
             todo += [(which, k, s, e) for k, (s, e) in enumerate(bounds) if not store.shard_is_whole(folder, k, (s, e))]
         workers = min(workers or os.cpu_count() or 1, len(todo))
-        for style in {job.style for job, _ in sets} if todo else ():
-            read_photos(style)
         if workers > 1 or (background and todo):
+            for style in {job.style for job, _ in sets}:  # before the workers fork: one copy for all
+                read_photos(style)
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_pool_worker, initargs=(sets,))
             locks.enter_context(pool)
         else:
