@@ -31,20 +31,34 @@ from ocr.data.synth import SynthSets  # noqa: E402
 from ocr.training import train  # noqa: E402
 
 
-def tree_pss_bytes(pid: int) -> int:
-    """Proportional resident memory of ``pid`` and all its descendants, from /proc."""
-    total, todo = 0, [pid]
+def pss_bytes(pid: int) -> int:
+    """Proportional resident memory of the process ``pid`` (0 once it has ended), from /proc."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
+    except (FileNotFoundError, StopIteration, ProcessLookupError):
+        return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs."""
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/smaps_rollup") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, StopIteration, ProcessLookupError):
+                    children = [int(c) for c in f.read().split()]
+                found += children
+                todo += children
+        except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+    return found
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """Proportional resident memory of ``pid`` and all its descendants."""
+    return sum(map(pss_bytes, [pid, *descendants(pid)]))
 
 
 def peak_pss_while(work, every: float = 0.1) -> tuple[object, float, int]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from memory import tree_pss_bytes  # noqa: E402
+from memory import descendants, pss_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_STEP = re.compile(r"Epoch 0:.*\| 1/\d+ \[")
@@ -47,12 +47,15 @@ def launch(count: int, steps: int, extra: list[str], workdir: Path) -> dict:
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
-    peak, first_step = 0, None
+    peak = {"total": 0, "main": 0, "workers": 0, "processes": 0}
+    first_step = None
 
     def sample() -> None:
-        nonlocal peak
         while process.poll() is None:
-            peak = max(peak, tree_pss_bytes(process.pid))
+            workers = descendants(process.pid)
+            main, rest = pss_bytes(process.pid), sum(map(pss_bytes, workers))
+            for key, value in (("total", main + rest), ("main", main), ("workers", rest), ("processes", len(workers))):
+                peak[key] = max(peak[key], value)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -74,7 +77,11 @@ def launch(count: int, steps: int, extra: list[str], workdir: Path) -> dict:
         "count": count,
         "first_step_s": first_step,
         "total_s": time.perf_counter() - start,
-        "peak_pss_bytes": peak,
+        "peak_pss_bytes": peak["total"],
+        # Each peaked on its own: the main process's (the model, the batches) and its workers'.
+        "peak_main_pss_bytes": peak["main"],
+        "peak_workers_pss_bytes": peak["workers"],
+        "most_worker_processes": peak["processes"],
     }
 
 
@@ -89,9 +96,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ocr-start-") as tmp:
         results = [launch(count, args.steps, extra, Path(tmp)) for count in args.counts]
     print(f"overrides: {' '.join(extra) or '(none)'}")
-    print(f"{'data.count':>12} {'first step, s':>14} {'whole run, s':>13} {'peak PSS, GB':>13}")
+    print(
+        f"{'data.count':>12} {'first step, s':>14} {'whole run, s':>13} {'peak PSS, GB':>13} {'main':>6} {'workers':>8}"
+    )
     for r in results:
-        print(f"{r['count']:>12,} {r['first_step_s']:>14.1f} {r['total_s']:>13.1f} {r['peak_pss_bytes'] / 1e9:>13.2f}")
+        pss = [r[key] / 1e9 for key in ("peak_pss_bytes", "peak_main_pss_bytes", "peak_workers_pss_bytes")]
+        print(
+            f"{r['count']:>12,} {r['first_step_s']:>14.1f} {r['total_s']:>13.1f} {pss[0]:>13.2f} {pss[1]:>6.2f} "
+            f"{pss[2]:>8.2f}  ({r['most_worker_processes']} worker processes at most)"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"overrides": extra, "runs": results}, indent=2))
 

@@ -15,6 +15,7 @@ from ocr.data import render as render_module
 from ocr.data import store
 from ocr.data.batching import WidthBatchSampler, collate, pad_on_device
 from ocr.data.datamodule import FolderDataModule, OCRDataModule, SynthDataModule
+from ocr.data.datasets import RenderedWords, Subset
 from ocr.data.fonts import (
     capitals_fonts,
     faithful_fonts,
@@ -407,6 +408,23 @@ def test_train_sampler_groups_similar_widths_and_gives_ranks_equal_batches():
     assert list(samplers[0]) != batches[0]
 
 
+def test_fresh_epochs_count_past_the_int32_range_from_int32_arrays():
+    """A streamed run of 10 M images keeps its widths and indices in int32 (half the host
+    memory); fresh indices, epoch x count + i, pass 2**31 in a long run and stay exact."""
+    texts = Texts(["a", "bb", "ccc"], count=100, seed=0)
+    widths = texts.widths()
+    subset = Subset(RenderedWords(RenderJob(texts, (), Style(), 0, 32, 100)), range(50))
+    assert widths.dtype == subset.widths.dtype == subset.indices.dtype == np.int32
+    sampler = WidthBatchSampler(widths, 16, shuffle=True, fresh=True)
+    sampler.set_epoch(3)
+    first = list(sampler)
+    sampler.set_epoch(3 * 2**31)
+    far = list(sampler)
+    shift = 3 * 2**31 * len(widths)
+    assert sorted(i for b in first for i in b) == list(range(300, 400))
+    assert sorted(i - shift for b in far for i in b) == list(range(100)) and min(min(b) for b in far) == shift
+
+
 def test_datamodule_splits_80_20_and_holds_out_test_words(cache_dir):
     dm = SynthDataModule(
         alphabet=SEED_ALPHABET,
@@ -684,3 +702,13 @@ def test_loader_workers_leave_the_objects_they_inherit_shared():
     gc.unfreeze()  # nothing frozen here: what a worker has frozen, it froze itself
     loader = OCRDataModule(alphabet="ab", num_workers=1).loader(WorkerProbe(), train=False, sharded=False)
     assert next(iter(loader))["images"][:, 0, 0, 0].tolist() == [1] * 4
+
+
+def test_loaders_start_no_more_workers_than_they_have_batches():
+    """Workers past the number of batches would never get one, yet stay alive (Lightning
+    keeps a validation loader's workers through the training epochs)."""
+    module = OCRDataModule(alphabet="ab", num_workers=6, batch_size=2)
+    assert module.loader(WorkerProbe(), train=False, sharded=False).num_workers == 2  # 4 images, 2 a batch
+    assert module.loader(WorkerProbe(), train=True, sharded=False).num_workers == 2
+    module.num_workers = 1
+    assert module.loader(WorkerProbe(), train=False, sharded=False).num_workers == 1

@@ -22,6 +22,12 @@ WIDTH_MULTIPLE = 8
 Item = tuple[int, np.ndarray | None, str]
 
 
+def index_dtype(n: int) -> type:
+    """The integer type that holds indices below ``n``: int32 (half the memory: a run of
+    10 M streamed images holds several arrays of them) unless ``n`` needs int64."""
+    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
+
+
 def collate(items: Sequence[Item], multiple: int = WIDTH_MULTIPLE) -> dict:
     """Stack items into ``images`` (B, 1, H, W) uint8, ``widths``, ``labels`` and ``index``,
     W padded for ``pad_batch`` up to a multiple of ``multiple``.
@@ -126,7 +132,7 @@ class WidthBatchSampler(Sampler[list[int]]):
             return np.array_split(share, self._eval_batches()) if n else []
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(n) if self.weights is None else rng.choice(n, size=self.draws, p=self.weights)
-        n = len(order)
+        order, n = order.astype(index_dtype(n), copy=False), len(order)
         window = self.batch_size * self.pool
         chunks = np.split(order, range(window, n, window)) if n else []
         order = np.concatenate([c[np.argsort(self.widths[c], kind="stable")] for c in chunks]) if n else order
@@ -134,15 +140,15 @@ class WidthBatchSampler(Sampler[list[int]]):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.fresh:
-            batches = [batch + self.epoch * len(self.widths) for batch in batches]
         return batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
 
     def _eval_batches(self) -> int:
         return math.ceil(math.ceil(len(self.widths) / self.world_size) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        return (batch.tolist() for batch in self._batches())
+        # Fresh indices are shifted batch by batch (in int64: past the int32 range in long runs).
+        shift = np.int64(self.epoch * len(self.widths)) if self.shuffle and self.fresh else 0
+        return ((batch + shift).tolist() for batch in self._batches())
 
     def __len__(self) -> int:
         if not self.shuffle:

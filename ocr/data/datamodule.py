@@ -86,13 +86,16 @@ class OCRDataModule(pl.LightningDataModule):
             draws=getattr(dataset, "draws", None) if train else None,
             fresh=train and getattr(dataset, "fresh", False),
         )
+        # No more workers than batches: the others would never get one, yet stay alive
+        # (Lightning keeps the validation loader's workers through each training epoch).
+        workers = min(self.num_workers, len(sampler))
         return DataLoader(
             dataset,
             batch_sampler=sampler,
             collate_fn=functools.partial(collate, multiple=self.padded_width_multiple()),
-            num_workers=self.num_workers,
+            num_workers=workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0 and train,
+            persistent_workers=workers > 0 and train,
             worker_init_fn=functools.partial(_start_loader_worker, rank=trainer.global_rank if trainer else 0),
         )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
-from ocr.data.batching import Item
+from ocr.data.batching import Item, index_dtype
 from ocr.data.images import ImageError, header_width, pad_to_width, read_image
 from ocr.data.render import RenderJob, read_photos, render_word
 from ocr.data.store import ImageStore
@@ -163,7 +163,7 @@ class Subset(Dataset):
     drawn again (round ``i // len(self)`` of the dataset's indices)."""
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray):
-        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=index_dtype(len(dataset)))
         self.widths = np.asarray(dataset.widths)[self.indices]
         self.name = dataset.name
         self.fresh = getattr(dataset, "fresh", False)

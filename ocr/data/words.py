@@ -303,12 +303,12 @@ class Texts(Sequence):
         the word's for a text ``mix`` made of it (a number or code drawn instead of a
         word is batched with the word)."""
         if self.slots == 1:
-            return np.fromiter(map(label_width, self.words), dtype=np.int64, count=len(self.words))[self.indices]
+            return np.fromiter(map(label_width, self.words), dtype=np.int32, count=len(self.words))[self.indices]
         lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
         taken = np.arange(self.slots) < self.line_words[:, None]  # (count, slots)
         joints = (self.line_words - 1) * len(self.separator)
         chars = (lengths[self.indices].reshape(self.count, self.slots) * taken).sum(1) + joints
-        return min_width(np.minimum(chars, self.max_line_length))
+        return min_width(np.minimum(chars, self.max_line_length)).astype(np.int32)
 
     def recipe(self) -> dict:
         """What determines the texts, for a cache key (the words by a digest)."""
