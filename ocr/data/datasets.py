@@ -172,12 +172,12 @@ class Subset(Dataset):
     def labels(self) -> list[str]:
         """Looked up when first asked for (rendered texts are drawn then)."""
         labels = self.dataset.labels
-        return [labels[i] for i in self.indices]
+        return [labels[i] for i in self.indices.tolist()]
 
     @property
     def names(self) -> list[str]:
         names = self.dataset.names
-        return [names[i] for i in self.indices]
+        return [names[i] for i in self.indices.tolist()]
 
     @property
     def source(self):

@@ -282,7 +282,7 @@ class Texts(Sequence):
     def __getitem__(self, i: int) -> str:
         if not -self.count <= i < self.count:
             raise IndexError(f"text {i} of {self.count}")
-        i %= self.count
+        i = int(i) % self.count  # a Python int: seeds are mixed in below past NumPy's int32 range
         first = i * self.slots
         if self.slots == 1:
             return self._text(first)
