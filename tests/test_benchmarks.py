@@ -44,6 +44,17 @@ def test_memory_benchmark_trains_on_a_store(tmp_path):
 
 
 @pytest.mark.slow
+def test_start_benchmark_times_the_first_step_and_the_memory_of_each_process(tmp_path):
+    out = tmp_path / "start.json"
+    overrides = ["debug=tiny", "data.num_workers=1", f"paths.cache_dir={tmp_path / 'cache'}"]
+    run_entry_point("benchmarks/start.py", "--counts", "2000", "--steps", "2", f"--out={out}", "--", *overrides)
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["count"] == 2000 and 0 < run["first_step_s"] < run["total_s"]
+    assert run["most_worker_processes"] in (1, 2)  # a training and a validation loader worker, if both sampled
+    assert run["peak_pss_bytes"] >= max(run["peak_main_pss_bytes"], run["peak_workers_pss_bytes"]) > 0
+
+
+@pytest.mark.slow
 def test_profile_reports_training_steps_inference_and_new_widths(tmp_path):
     out = tmp_path / "profile.txt"
     overrides = ["trainer.gpus=0", f"paths.cache_dir={tmp_path}"]

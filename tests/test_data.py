@@ -411,7 +411,9 @@ def test_train_sampler_groups_similar_widths_and_gives_ranks_equal_batches():
 def test_fresh_epochs_count_past_the_int32_range_from_int32_arrays():
     """A streamed run of 10 M images keeps its widths and indices in int32 (half the host
     memory); fresh indices, epoch x count + i, pass 2**31 in a long run and stay exact."""
-    texts = Texts(["a", "bb", "ccc"], count=100, seed=2027, mix={"words": 1.0, "numbers": 1.0}, alphabet="abc0123456789")
+    texts = Texts(
+        ["a", "bb", "ccc"], count=100, seed=2027, mix={"words": 1.0, "numbers": 1.0}, alphabet="abc0123456789"
+    )
     widths = texts.widths()
     subset = Subset(RenderedWords(RenderJob(texts, (), Style(), 0, 32, 100)), range(50))
     assert widths.dtype == subset.widths.dtype == subset.indices.dtype == np.int32
