@@ -161,13 +161,20 @@ class RenderJob:
         chars = self.words.allowed if isinstance(self.words, Texts) and self.words.allowed else set("".join(self.words))
         return "".join(sorted(chars))
 
+    @functools.cached_property
+    def _choices(self) -> dict[bool, tuple]:
+        """What ``font`` draws from, for words with lower case (False) and without (True):
+        font files, or families of them (worked out once, not per word)."""
+        choices = {False: self.fonts, True: self.fonts + self.capitals}
+        if self.font_draw == "family":
+            choices = {k: font_families(fonts) for k, fonts in choices.items()}
+        return choices
+
     def font(self, word: str, rng: random.Random) -> str:
         """The font to draw ``word`` in: one of ``fonts``, or of ``capitals`` too for a word
         without lower-case letters; with ``font_draw: family``, a family first."""
-        fonts = self.fonts + self.capitals if self.capitals and word == word.upper() else self.fonts
-        if self.font_draw == "family":
-            fonts = rng.choice(font_families(fonts))
-        return rng.choice(fonts)
+        choice = rng.choice(self._choices[bool(self.capitals) and word == word.upper()])
+        return rng.choice(choice) if self.font_draw == "family" else choice
 
     def key(self) -> str:
         import hashlib
