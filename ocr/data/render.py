@@ -173,7 +173,7 @@ class RenderJob:
     def font(self, word: str, rng: random.Random) -> str:
         """The font to draw ``word`` in: one of ``fonts``, or of ``capitals`` too for a word
         without lower-case letters; with ``font_draw: family``, a family first."""
-        choice = rng.choice(self._choices[bool(self.capitals) and word == word.upper()])
+        choice = rng.choice(self._choices[word == word.upper()])
         return rng.choice(choice) if self.font_draw == "family" else choice
 
     def key(self) -> str:
