@@ -12,6 +12,7 @@ import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
 from ocr.metrics import TextMetrics
+from ocr.models.schedule import warmup_cosine
 from ocr.recognizer import Recognizer
 from ocr.training import train
 
@@ -149,6 +150,36 @@ def test_a_run_that_stops_mid_epoch_ends_cleanly_with_its_checkpoint(train_cfg, 
     _, objects = train(train_cfg("trainer.max_steps=3", "test=false"))
     assert objects["trainer"].global_step == 3
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 3
+
+
+def test_the_schedule_anneals_by_the_steps_or_the_time_whichever_goes_further():
+    factor = warmup_cosine(warmup=10, total=110, anneal=True)
+    assert [factor(s) for s in (0, 9, 10, 60, 110, 200)] == pytest.approx([0.1, 1, 1, 0.5, 0, 0])
+    spent = 0.0
+    timed = warmup_cosine(warmup=10, total=math.inf, anneal=True, spent=lambda: spent)  # no limit of steps
+    assert timed(0) == pytest.approx(0.1) and timed(10_000) == 1
+    spent = 0.5
+    assert timed(5) == pytest.approx(0.6) and timed(10_000) == pytest.approx(0.5)  # warm-up counts steps
+    steps_ahead = warmup_cosine(warmup=10, total=110, anneal=True, spent=lambda: spent)
+    assert steps_ahead(85) == pytest.approx(factor(85)) and steps_ahead(20) == pytest.approx(0.5)
+    spent = 1.2  # a clock past its limit before the trainer stops
+    assert timed(10_000) == 0
+
+
+def test_a_run_stopped_by_its_time_limit_ends_with_its_schedule_annealed(train_cfg, tmp_path):
+    """With ``trainer.max_time`` and no limit of epochs, the cosine follows the clock: the
+    learning rate falls as the time passes and is near zero when the limit stops the run."""
+    cfg = train_cfg("trainer.max_epochs=-1", "trainer.max_time=00:00:00:05", "model.warmup_steps=5", "test=false")
+    cfg.callbacks.early_stopping.patience = 1000  # the tiny model may read nothing for seconds
+    _, objects = train(cfg)
+    trainer, model = objects["trainer"], objects["model"]
+    assert trainer.current_epoch >= 2  # several epochs: the clock stopped it
+    rates = [float(r["lr-Adam"]) for r in read_csv_log(tmp_path) if r.get("lr-Adam")]
+    peak = rates.index(max(rates))
+    assert max(rates) == pytest.approx(model.hparams.lr, rel=0.05) and peak < len(rates) / 4
+    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1 :]))  # down with the time
+    assert trainer.optimizers[0].param_groups[0]["lr"] < 0.02 * model.hparams.lr
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == trainer.global_step
 
 
 def test_missing_resume_checkpoint_is_a_clear_error(train_cfg, tmp_path):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import Timer
 from torch import nn
 
 from ocr.geometry import output_frames
@@ -76,6 +77,7 @@ class OCRSystem(pl.LightningModule):
         self.last_labels: list[str] = []  # named when a run stops for non-finite losses
         self.epoch_loss: torch.Tensor | float = 0.0  # summed on the device over the epoch's images
         self.epoch_images = 0
+        self.time_spent = 0.0  # the share of trainer.max_time used, where it is set (the schedule follows it)
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 or normalised float images ``(B, C, imgH, W)`` and their widths before
@@ -147,6 +149,18 @@ class OCRSystem(pl.LightningModule):
         if self.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
             self.guard.check(self.global_step, self.last_labels)
 
+    def time_budget(self) -> Timer | None:
+        """Lightning's timer of ``trainer.max_time``, when the run has one."""
+        return next(
+            (c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None
+        )
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        if timer := self.time_budget():
+            elapsed = timer.time_elapsed()
+            # The first process's clock: every process must set the same learning rate.
+            self.time_spent = self.trainer.strategy.broadcast(elapsed / (elapsed + timer.time_remaining()))
+
     def on_train_epoch_end(self) -> None:
         if self.epoch_images:
             self.log("train/loss_epoch", self.epoch_loss / self.epoch_images, sync_dist=False)
@@ -191,7 +205,8 @@ class OCRSystem(pl.LightningModule):
         )
         if not self.hparams.schedule and not self.hparams.warmup_steps:
             return optimizer
-        total = max(1, self.trainer.estimated_stepping_batches)
-        factor = warmup_cosine(self.hparams.warmup_steps, total, anneal=self.hparams.schedule)
+        total = max(1, self.trainer.estimated_stepping_batches)  # infinite without max_epochs nor max_steps
+        spent = (lambda: self.time_spent) if self.time_budget() else None
+        factor = warmup_cosine(self.hparams.warmup_steps, total, anneal=self.hparams.schedule, spent=spent)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
