@@ -19,6 +19,8 @@ from ocr.report import format_table
 from ocr.visualize import prediction_grid
 
 log = logging.getLogger(__name__)
+# Exported models: they read as checkpoints do, but hold no training data config.
+EXPORTED = (".onnx", ".ts")
 
 
 @dataclass
@@ -118,58 +120,63 @@ def write_grids(output_dir: Path, predictions: list[Prediction], sets: dict, siz
 
 
 def evaluate(cfg) -> dict:
-    """Score the checkpoint (or the ensemble of a list of them) on each test set; write
-    predictions.tsv, grids and metrics.json."""
-    from ocr.checkpoint import model_from_checkpoint
+    """Score the model (or the ensemble of a list of them) on each test set; write
+    predictions.tsv, grids and metrics.json. Training checkpoints carry the data they were
+    trained on (their test set by default); exported models (``.onnx``, ``.ts``) only
+    their alphabet and image height: they are scored on the data the config names."""
     from ocr.weights import model_paths, reading_path
 
     output_dir = Path(cfg.paths.output_dir)
-    models = {str(path): model_from_checkpoint(path) for path in model_paths(cfg.ckpt_path)}
-    readers = {}
-    for name, model in models.items():  # read as predict.py reads: shipped models on a CPU from ONNX
-        path = reading_path(Path(name), cfg.get("device"))
-        if path.suffix == ".onnx":
-            log.info("%s: read from its ONNX export %s", name, path)
-            readers[name] = Recognizer.load(path)
+    readers, data = {}, None
+    for path in model_paths(cfg.ckpt_path):
+        if path.suffix in EXPORTED:
+            readers[str(path)] = Recognizer.load(path, cfg.get("device"), cfg.precision)
+            continue
+        from ocr.checkpoint import model_from_checkpoint
+
+        model = model_from_checkpoint(path)
+        data = data or model.hparams.data
+        fast = reading_path(path, cfg.get("device"))  # read as predict.py reads: shipped models on a CPU from ONNX
+        if fast.suffix == ".onnx":
+            log.info("%s: read from its ONNX export %s", path, fast)
+            readers[str(path)] = Recognizer.load(fast)
         else:
-            readers[name] = Recognizer.from_model(model, cfg.get("device"), cfg.precision)
+            readers[str(path)] = Recognizer.from_model(model, cfg.get("device"), cfg.precision)
     recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), **turning_options(cfg))
-    datamodule = evaluation_datamodule(cfg, next(iter(models.values())))
+    datamodule = evaluation_datamodule(cfg, recognizer.codec.alphabet, recognizer.imgH, data)
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
-    write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(models)}, cfg.grid_size, cfg.seed)
+    write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(readers)}, cfg.grid_size, cfg.seed)
     print(f"\n{format_table(scores.results)}\n\nwritten to {output_dir}")
     return scores.results
 
 
-def evaluation_datamodule(cfg, model):
+def evaluation_datamodule(cfg, alphabet: str, imgH: int, trained_on: dict | None):
     """The data to evaluate on, its test sets set up: ``cfg.data`` when given (a folder
-    named for evaluation is its test data), else the test set of the data the checkpoint
-    was trained on, rebuilt from its plain values (``ocr.data.datamodule.from_checkpoint``)
-    with this machine's cache folder."""
+    named for evaluation is its test data), else the test set of the data the model was
+    trained on (``trained_on``, a checkpoint's plain data config), rebuilt
+    (``ocr.data.datamodule.from_checkpoint``) with this machine's cache folder."""
     from omegaconf import open_dict
 
     from ocr.config import build
     from ocr.data.datamodule import datamodule_from_checkpoint
 
-    overrides = {
-        "alphabet": model.codec.alphabet,
-        "imgH": model.hparams.imgH,
-        "eval_batch_size": cfg.batch_size,
-        "num_workers": cfg.num_workers,
-    }
+    overrides = {"alphabet": alphabet, "imgH": imgH, "eval_batch_size": cfg.batch_size, "num_workers": cfg.num_workers}
     if cfg.get("data") is not None:
         with open_dict(cfg):  # what the data configs interpolate
-            cfg.model = {"alphabet": overrides["alphabet"], "imgH": overrides["imgH"]}
+            cfg.model = {"alphabet": alphabet, "imgH": imgH}
         data = cfg.data
         with open_dict(data):
             if data.get("root") is not None and data.get("test_root", "absent") is None:
                 data.test_root = data.root
             data.update(overrides)
         datamodule = build(data)
-    elif model.hparams.data:
-        datamodule = datamodule_from_checkpoint(model.hparams.data, {**overrides, "cache_dir": cfg.paths.cache_dir})
+    elif trained_on:
+        datamodule = datamodule_from_checkpoint(trained_on, {**overrides, "cache_dir": cfg.paths.cache_dir})
     else:
-        raise ValueError("the checkpoint holds no data config: name the data, e.g. data=folder data.root=DIR")
+        raise ValueError(
+            f"{cfg.ckpt_path} holds no data config (an exported model, or a checkpoint without one): "
+            "name the data, e.g. data=folder data.root=DIR"
+        )
     datamodule.prepare_data(splits=("test",))  # the training set is not needed here
     datamodule.setup("test")
     return datamodule

@@ -482,6 +482,28 @@ def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoi
     assert len((out / "predictions.tsv").read_text().splitlines()) == 6
 
 
+def test_exported_models_are_evaluated_on_named_data_as_their_checkpoint_is(checkpoint, word, tmp_path):
+    from ocr.config import compose_config
+    from ocr.evaluation import evaluate
+
+    root = tmp_path / "words"
+    root.mkdir()
+    for i, size in enumerate((60, 90, 140)):
+        word.resize((size, 30)).save(root / f"{i}.png")
+    (root / "gt.txt").write_text("0.png\tab\n1.png\tcde\n2.png\tfghij\n")
+    model = model_from_checkpoint(checkpoint)
+    paths = (checkpoint, export_onnx(model, tmp_path / "m.onnx"), export_torchscript(model, tmp_path / "m.ts"))
+    readings = []
+    for i, path in enumerate(paths):
+        out = tmp_path / f"eval{i}"
+        overrides = [f"ckpt_path={path}", "data=folder", f"data.root={root}", "num_workers=0", "precision=32"]
+        assert evaluate(compose_config("evaluate", overrides, out))["words"]["n"] == 3
+        readings.append([row.split("\t")[3] for row in (out / "predictions.tsv").read_text().splitlines()[1:]])
+    assert readings[1] == readings[0] and readings[2] == readings[0]
+    with pytest.raises(ValueError, match=r"m\.onnx holds no data config.*data=folder"):
+        evaluate(compose_config("evaluate", [f"ckpt_path={paths[1]}", "num_workers=0"], tmp_path / "none"))
+
+
 @pytest.mark.slow
 def test_the_shipped_model_is_the_default_and_reads_words(tmp_path):
     """With no checkpoint named, Recognizer and predict.py read with ocr/weights/english.ckpt,
