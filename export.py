@@ -1,4 +1,4 @@
-"""Export a model: `python export.py ckpt_path=MODEL format=onnx|torchscript|fp16` (see conf/export.yaml)."""
+"""Export a model: `python export.py ckpt_path=MODEL format=onnx|onnx_int8|torchscript|fp16` (see conf/export.yaml)."""
 
 import hydra
 from omegaconf import DictConfig

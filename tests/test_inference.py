@@ -578,6 +578,33 @@ def plain_renders() -> tuple[list[str], list[np.ndarray]]:
     return words, [render_word(job, i) for i in range(len(words))]
 
 
+def test_an_int8_export_calibrated_on_a_folder_reads_as_the_float_one(tmp_path):
+    """``export.py format=onnx_int8``: the shipped model's convolutions in int8, their ranges
+    set on a folder of images; it reads the plain renders as the float32 export does, within
+    a word of 40, and a folder with no images is a clear error."""
+    import onnx
+
+    from ocr.config import compose_config
+    from ocr.export import export
+
+    words, images = plain_renders()
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    cfg = compose_config("export", ["ckpt_path=english", "format=onnx_int8", f"calibration={folder}"], tmp_path)
+    cfg.output = str(tmp_path / "english.int8.onnx")
+    quantised = export(cfg)
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(quantised)).graph.node}
+    float_reading = word_accuracy(Recognizer.load().read(images), words)
+    int8_reading = word_accuracy(Recognizer.load(quantised).read(images), words)
+    assert float_reading >= 0.9 and int8_reading >= float_reading - 1 / 40, (float_reading, int8_reading)
+    (tmp_path / "empty").mkdir()
+    cfg.calibration = str(tmp_path / "empty")
+    with pytest.raises(ValueError, match="needs calibration images"):
+        export(cfg)
+
+
 def test_words_written_down_the_image_are_read_turned(tmp_path):
     """Rendered words turned a quarter either way: with ``vertical`` on, the shipped model
     reads them within 10 points of the upright words (through ``read``, ``evaluate.py``
