@@ -161,7 +161,8 @@ def export_torchscript(model, path: str | Path) -> Path:
 def export(cfg) -> Path:
     """What ``python export.py`` does: the checkpoint ``cfg.ckpt_path`` (a path or a shipped
     model's name; a list: the average of their weights, ``ocr.checkpoint.average_checkpoints``)
-    as ONNX, TorchScript or a float16 checkpoint; returns the file written."""
+    as ONNX (float32, or int8 convolutions), TorchScript or a float16 checkpoint; returns the
+    file written."""
     from ocr.checkpoint import average_checkpoints, model_from_checkpoint, slim_checkpoint
     from ocr.weights import model_paths
 
