@@ -33,7 +33,11 @@ def failing(script: str, *args: str, env: dict | None = None) -> subprocess.Comp
         ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: eng"),
         ("evaluate.py", ["data=folder", "data.root=conf"], "data.root=conf: no gt.txt"),
         ("predict.py", ["inputs=nowhere/*.png"], "inputs=nowhere/*.png: no such file, folder or matching images"),
-        ("export.py", ["ckpt_path=english", "format=pdf"], "format must be one of ['fp16', 'onnx', 'onnx_int8', 'torchscript']"),
+        (
+            "export.py",
+            ["ckpt_path=english", "format=pdf"],
+            "format must be one of ['fp16', 'onnx', 'onnx_int8', 'torchscript']",
+        ),
     ],
 )
 def test_a_mistake_is_named_in_a_line_and_leaves_nothing_behind(tmp_path, script, args, message):
