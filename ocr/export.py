@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ocr.data.images import read_image
+from ocr.data.images import MAX_WIDTH, read_image
 from ocr.models.crnn import PooledConv2d
 from ocr.models.networks import UInt8Model
 
@@ -134,11 +134,11 @@ def calibration_images(model, inputs, count: int, cache_dir: str | Path) -> list
     """Up to ``count`` images to calibrate an int8 export on, prepared for ``model``: of
     ``inputs`` (image files, folders, globs or ``.txt`` lists, as ``predict.py`` takes), or,
     when None, renders of the test set of the data the model was trained on."""
-    imgH, max_width = model.hparams.imgH, 800
+    imgH = model.hparams.imgH
     if inputs is not None:
         from ocr.prediction import expand_inputs
 
-        return [read_image(path, imgH, max_width) for path in expand_inputs(inputs)[:count]]
+        return [read_image(path, imgH, MAX_WIDTH) for path in expand_inputs(inputs)[:count]]
     if not model.hparams.data:
         raise ValueError("the checkpoint holds no data config to render calibration images from: calibration=DIR")
     from ocr.data.datamodule import datamodule_from_checkpoint

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from ocr.data.images import (
+    MAX_WIDTH,
     image_size,
     open_image,
     pad_batch,
@@ -209,7 +210,7 @@ class Recognizer:
         codec: CTCCodec,
         imgH: int,
         batch_size: int | None = None,
-        max_width: int = 800,
+        max_width: int = MAX_WIDTH,
         decode: dict | None = None,
         vertical: float | None = 1.0,
         vertical_words: str | Path | list[str] | None = "english",

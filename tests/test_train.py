@@ -169,8 +169,10 @@ def test_the_schedule_anneals_by_the_steps_or_the_time_whichever_goes_further():
 def test_a_run_stopped_by_its_time_limit_ends_with_its_schedule_annealed(train_cfg, tmp_path):
     """With ``trainer.max_time`` and no limit of epochs, the cosine follows the clock: the
     learning rate falls as the time passes and is near zero when the limit stops the run."""
-    cfg = train_cfg("trainer.max_epochs=-1", "trainer.max_time=00:00:00:05", "model.warmup_steps=5", "test=false")
-    cfg.callbacks.early_stopping.patience = 1000  # the tiny model may read nothing for seconds
+    cfg = train_cfg(
+        *("trainer.max_epochs=-1", "trainer.max_time=00:00:00:05", "model.warmup_steps=5", "test=false"),
+        "callbacks.early_stopping.patience=1000",  # the tiny model may read nothing for seconds
+    )
     _, objects = train(cfg)
     trainer, model = objects["trainer"], objects["model"]
     assert trainer.current_epoch >= 2  # several epochs: the clock stopped it

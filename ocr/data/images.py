@@ -21,6 +21,8 @@ from ocr.geometry import MARGIN
 # Larger images are refused before they are decoded (a decompression bomb would take
 # gigabytes). A word image is a few thousand pixels; a full photo is ~12-50 million.
 MAX_PIXELS = 64_000_000
+# The widest a prepared image is read (px at imgH rows) unless a reader says otherwise.
+MAX_WIDTH = 800
 
 
 class ImageError(ValueError):
