@@ -22,6 +22,7 @@ from ocr.devices import trainer_devices
 from ocr.distributed import distributed_job
 from ocr.evaluation import score
 from ocr.files import lock_run_directory, write_json
+from ocr.models.distill import Teachers
 from ocr.models.networks import ARCHITECTURE, EARLIER
 from ocr.options import check_number
 from ocr.recognizer import Recognizer
@@ -167,6 +168,10 @@ def _train(cfg: DictConfig, output_dir: Path, extra_callbacks, synth_sets) -> tu
     model = build(cfg.model, data=checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True)))
     if pretrained is not None:
         load_pretrained(model, pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
+    if cfg.get("distill") and cfg.distill.get("teacher"):
+        options = OmegaConf.to_container(cfg.distill, resolve=True)
+        model.teachers = Teachers.load(options.pop("teacher"), model.codec.alphabet, model.hparams.imgH, **options)
+        log.info("distill.teacher=%s: weight %g of the loss", cfg.distill.teacher, model.teachers.weight)
     callbacks = [*build_group(cfg.get("callbacks")), *extra_callbacks]
     loggers = build_group(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks, loggers)

@@ -151,3 +151,30 @@ def test_slurm_launcher_composes_for_a_multi_node_sweep(tmp_path, cache_dir):
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (2, 1, 1, "gpu")
+
+
+def readme_commands(script: str) -> list[list[str]]:
+    """The overrides of every ``python <script> ...`` line in the README's code blocks."""
+    import re
+    import shlex
+
+    blocks = (ROOT / "README.md").read_text().split("```")[1::2]
+    command = re.compile(rf"(?:^|&&)\s*(?:\.venv/bin/)?python {re.escape(script)}(.*)")
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()  # continued lines joined
+    found = [command.search(line) for line in lines]
+    return [[w for w in shlex.split(m[1], comments=True) if w != "-m"] for m in found if m]
+
+
+README_COMMANDS = [
+    (script, o) for script in ("train", "evaluate", "predict", "export") for o in readme_commands(f"{script}.py")
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "overrides"), README_COMMANDS, ids=lambda v: " ".join(v) if isinstance(v, list) else v
+)
+def test_every_command_of_the_readme_composes(tmp_path, cache_dir, script, overrides):
+    """A renamed key or option would break a README line silently: each composes, a
+    sweep with its first values (unknown keys are refused in composing)."""
+    swept = [o.split(",")[0] if "=" in o and "[" not in o else o for o in overrides]
+    compose_config(script, swept, tmp_path, cache_dir)

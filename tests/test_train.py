@@ -11,12 +11,15 @@ import pytorch_lightning as pl
 import torch
 
 from ocr.checkpoint import load_checkpoint, model_from_checkpoint
+from ocr.config import compose_config
 from ocr.metrics import TextMetrics
+from ocr.models.crnn import normalize
 from ocr.models.schedule import warmup_cosine
 from ocr.recognizer import Recognizer
 from ocr.training import train
 
-from .conftest import run_entry_point
+from .conftest import SEED_ALPHABET, run_entry_point
+from .test_inference import save_untrained
 
 
 def read_csv_log(run_dir: Path) -> list[dict]:
@@ -182,6 +185,63 @@ def test_a_run_stopped_by_its_time_limit_ends_with_its_schedule_annealed(train_c
     assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1 :]))  # down with the time
     assert trainer.optimizers[0].param_groups[0]["lr"] < 0.02 * model.hparams.lr
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == trainer.global_step
+
+
+def test_a_distilled_model_learns_its_teachers_readings_and_keeps_none_of_their_weights(tmp_path, cache_dir):
+    """``distill.teacher``: the same run with the teachers' share of the loss at 0.9 and at
+    0 (labels alone) ends nearer the teachers' per-frame readings with it; the teachers
+    (two: their mean) are not trained and none of their weights enters the checkpoint."""
+    teachers = [save_untrained(tmp_path / f"t{seed}.ckpt", seed=seed, alphabet=SEED_ALPHABET) for seed in (1, 2)]
+    for path in teachers:  # sure of its (arbitrary) readings, as a trained teacher is: far from uniform
+        checkpoint = torch.load(path, weights_only=True)
+        checkpoint["state_dict"]["model.rnn.1.embedding.weight"] *= 30
+        torch.save(checkpoint, path)
+    before = [load_checkpoint(t)["state_dict"] for t in teachers]
+    runs = {}
+    for weight in (0.0, 0.9):
+        overrides = [f"distill.teacher=[{teachers[0]},{teachers[1]}]", f"distill.weight={weight}"]
+        cfg = compose_config(
+            "train",
+            ["debug=tiny", *overrides, "trainer.max_epochs=5", "model.lr=3e-3", "test=false"],
+            tmp_path / str(weight),
+            cache_dir,
+        )
+        _, objects = train(cfg)
+        runs[weight] = objects
+    model, datamodule = runs[0.9]["model"], runs[0.9]["datamodule"]
+    batch = next(iter(datamodule.loader(datamodule.val_set, train=False)))
+    images, widths = normalize(batch["images"]), batch["widths"]
+
+    def distance(objects) -> float:
+        student = objects["model"].eval()
+        with torch.no_grad():
+            return float(student.teachers.loss(student(images, widths), images, widths))
+
+    distilled, plain = distance(runs[0.9]), distance(runs[0.0])
+    assert distilled < 0.5 * plain, (distilled, plain)  # 0.16 against 3.7 when written
+    saved = [load_checkpoint(tmp_path / str(w) / "checkpoints" / "last.ckpt")["state_dict"] for w in (0.0, 0.9)]
+    assert saved[0].keys() == saved[1].keys() == model.state_dict().keys()
+    for path, weights in zip(teachers, before):
+        after = load_checkpoint(path)["state_dict"]
+        assert all(torch.equal(after[k], weights[k]) for k in weights)
+    net = model.teachers.nets[0]
+    assert all(torch.equal(v, before[0][f"model.{k}"].to(v.dtype)) for k, v in net.state_dict().items())
+
+
+def test_a_teacher_that_cannot_teach_the_model_is_named(train_cfg, tmp_path):
+    other = save_untrained(tmp_path / "other.ckpt")  # 36 characters, not the seed alphabet's 80
+    tall = save_untrained(tmp_path / "tall.ckpt", alphabet=SEED_ALPHABET, imgH=64)
+    refused = {
+        f"distill.teacher={tmp_path / 'nowhere.ckpt'}": r"distill.teacher=.*nowhere.ckpt.*does not exist",
+        f"distill.teacher={other}": r"distill.teacher=.*other.ckpt: .*characters",
+        f"distill.teacher={tall}": r"distill.teacher=.*tall.ckpt: it reads images 64 px high, the student 32",
+    }
+    for override, message in refused.items():
+        with pytest.raises(ValueError, match=message):
+            train(train_cfg(override))
+    fitting = save_untrained(tmp_path / "fitting.ckpt", alphabet=SEED_ALPHABET)
+    with pytest.raises(ValueError, match=r"distill.weight must be >= 0 and <= 1, got 2"):
+        train(train_cfg(f"distill.teacher={fitting}", "distill.weight=2"))
 
 
 def test_missing_resume_checkpoint_is_a_clear_error(train_cfg, tmp_path):

@@ -15,6 +15,7 @@ from ocr.geometry import output_frames
 from ocr.metrics import TextMetrics
 from ocr.models.augment import Augment
 from ocr.models.crnn import PAPER_CHANNELS, normalize
+from ocr.models.distill import Teachers
 from ocr.models.graphs import TrainingGraphs
 from ocr.models.guard import NonFiniteGuard
 from ocr.models.networks import check_same_model, network
@@ -78,6 +79,7 @@ class OCRSystem(pl.LightningModule):
         self.epoch_loss: torch.Tensor | float = 0.0  # summed on the device over the epoch's images
         self.epoch_images = 0
         self.time_spent = 0.0  # the share of trainer.max_time used, where it is set (the schedule follows it)
+        self.teachers: Teachers | None = None  # models it learns the readings of (distill.teacher), if any
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 or normalised float images ``(B, C, imgH, W)`` and their widths before
@@ -102,6 +104,10 @@ class OCRSystem(pl.LightningModule):
             # not under DDP, whose gradient hooks a graph would have to respect.
             self.graphs = TrainingGraphs(self.model)
 
+    def on_fit_start(self) -> None:
+        if self.teachers is not None:
+            self.teachers.to(self.device)
+
     def on_fit_end(self) -> None:
         if self.graphs is not None:
             self.graphs.clear()
@@ -125,6 +131,9 @@ class OCRSystem(pl.LightningModule):
             images, widths = self.augment(images, widths, batch["labels"])
         logits = self(images, widths)
         loss = self.ctc_loss(logits, batch["labels"], widths)
+        distance = self.teachers.loss(logits, images, widths) if self.teachers is not None else None
+        if distance is not None:
+            loss = (1 - self.teachers.weight) * loss + self.teachers.weight * distance
         self.last_labels, batch_size = batch["labels"], len(batch["labels"])
         # Each rank's own loss (reducing it would be a collective every step), logged on the
         # steps the loggers write: a self.log call costs the host more than a graphed step.
@@ -132,6 +141,8 @@ class OCRSystem(pl.LightningModule):
         self.epoch_images += batch_size
         if (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, prog_bar=True, batch_size=batch_size)
+            if distance is not None:  # how far its readings lie from its teachers'
+                self.log("train/distill_step", distance, batch_size=batch_size)
         every = self.hparams.train_metrics_every
         if every and batch_idx % every == 0:
             with torch.no_grad():
