@@ -27,7 +27,7 @@ class Teachers:
     student's loss: ``(1 - weight) * CTC + weight * distillation``. A plain object, not a
     module: their weights stay out of the student's parameters, optimiser and checkpoints."""
 
-    def __init__(self, nets: Sequence[nn.Module], weight: float = 0.5, temperature: float = 1.0):
+    def __init__(self, nets: Sequence[nn.Module], weight: float = 0.9, temperature: float = 1.0):
         check_number("distill.weight", weight, float, minimum=0, maximum=1)
         check_number("distill.temperature", temperature, float, minimum=0.01)
         self.nets = [net.eval().requires_grad_(False) for net in nets]
@@ -42,9 +42,11 @@ class Teachers:
 
         nets = []
         for path in model_paths(paths):
+            if not path.is_file():
+                raise ValueError(f"distill.teacher={path}: no such checkpoint (a .ckpt file or a shipped model's name)")
             try:
                 reader, codec, height = reader_from_checkpoint(path)
-            except (FileNotFoundError, ValueError) as err:
+            except ValueError as err:
                 raise ValueError(f"distill.teacher={path}: {err}") from None
             if codec.alphabet != alphabet:
                 raise ValueError(f"distill.teacher={path}: {alphabet_difference(codec.alphabet, alphabet)}")
