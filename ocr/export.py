@@ -13,6 +13,7 @@ reads as it reads alone. Decoding is CTC (class 0 blank, alphabet[i] = class i +
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -147,8 +148,8 @@ def calibration_images(model, inputs, count: int, cache_dir: str | Path) -> list
     datamodule = datamodule_from_checkpoint(model.hparams.data, overrides)
     datamodule.prepare_data(splits=("test",))
     datamodule.setup("test")
-    images = [dataset[i][1] for dataset in datamodule.test_sets.values() for i in range(min(count, len(dataset)))]
-    return [image.reshape(imgH, -1) for image in images[:count] if image is not None]
+    images = (dataset[i][1] for dataset in datamodule.test_sets.values() for i in range(len(dataset)))
+    return [image.reshape(imgH, -1) for image in itertools.islice(images, count) if image is not None]
 
 
 def export_torchscript(model, path: str | Path) -> Path:

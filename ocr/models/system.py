@@ -78,7 +78,10 @@ class OCRSystem(pl.LightningModule):
         self.last_labels: list[str] = []  # named when a run stops for non-finite losses
         self.epoch_loss: torch.Tensor | float = 0.0  # summed on the device over the epoch's images
         self.epoch_images = 0
-        self.time_spent = 0.0  # the share of trainer.max_time used, where it is set (the schedule follows it)
+        # trainer.max_time's timer where the cosine schedule follows it (configure_optimizers),
+        # and the share of that time used, set before each step.
+        self.timer: Timer | None = None
+        self.time_spent = 0.0
         self.teachers: Teachers | None = None  # models it learns the readings of (distill.teacher), if any
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
@@ -131,8 +134,9 @@ class OCRSystem(pl.LightningModule):
             images, widths = self.augment(images, widths, batch["labels"])
         logits = self(images, widths)
         loss = self.ctc_loss(logits, batch["labels"], widths)
-        distance = self.teachers.loss(logits, images, widths) if self.teachers is not None else None
-        if distance is not None:
+        distance = None
+        if self.teachers is not None:
+            distance = self.teachers.loss(logits, images, widths)
             loss = (1 - self.teachers.weight) * loss + self.teachers.weight * distance
         self.last_labels, batch_size = batch["labels"], len(batch["labels"])
         # Each rank's own loss (reducing it would be a collective every step), logged on the
@@ -160,17 +164,11 @@ class OCRSystem(pl.LightningModule):
         if self.device.type == "cpu" or self.global_step % self.trainer.log_every_n_steps == 0:
             self.guard.check(self.global_step, self.last_labels)
 
-    def time_budget(self) -> Timer | None:
-        """Lightning's timer of ``trainer.max_time``, when the run has one."""
-        return next(
-            (c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None), None
-        )
-
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        if timer := self.time_budget():
-            elapsed = timer.time_elapsed()
+        if self.timer is not None:
+            elapsed = self.timer.time_elapsed()
             # The first process's clock: every process must set the same learning rate.
-            self.time_spent = self.trainer.strategy.broadcast(elapsed / (elapsed + timer.time_remaining()))
+            self.time_spent = self.trainer.strategy.broadcast(elapsed / (elapsed + self.timer.time_remaining()))
 
     def on_train_epoch_end(self) -> None:
         if self.epoch_images:
@@ -215,9 +213,12 @@ class OCRSystem(pl.LightningModule):
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
         )
         if not self.hparams.schedule and not self.hparams.warmup_steps:
+            self.timer = None
             return optimizer
         total = max(1, self.trainer.estimated_stepping_batches)  # infinite without max_epochs nor max_steps
-        spent = (lambda: self.time_spent) if self.time_budget() else None
+        timers = (c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None)
+        self.timer = next(timers, None)  # Lightning's, when the run has trainer.max_time
+        spent = (lambda: self.time_spent) if self.timer else None
         factor = warmup_cosine(self.hparams.warmup_steps, total, anneal=self.hparams.schedule, spent=spent)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
