@@ -7,7 +7,7 @@
 #   .gpu/site  trdg without its fonts (code, dicts/en.txt, images; ~6 MB)
 #   .gpu/fonts.tar.xz  every other font experiment=english_fonts draws (`make english-fonts`
 #              and the apt fonts of its header first), trdg's among them (~15 MB)
-#   .gpu/real  copies of the real word sets (~13 MB; 56 MiB in all)
+#   .gpu/real.tar.gz  the real word sets at the model's input size (benchmarks/pack_sets.py; 11 MB; 55 MiB in all)
 #   .gpu/photos the Debian wallpapers of experiment=english_photo (`make photos` first; 15 MB)
 # Usage: benchmarks/gpu_bundle.sh REAL_DATA_DIR   (run from the repository root, in .venv)
 # Then, on the GPU machine, in a copy of the repository with .gpu beside it:
@@ -19,7 +19,7 @@
 set -eu
 REAL=$1
 PY=${PYTHON:-.venv/bin/python}
-rm -rf .gpu && mkdir -p .gpu/whl .gpu/site .gpu/real
+rm -rf .gpu && mkdir -p .gpu/whl .gpu/site
 cp -r data/photos/debian .gpu/photos
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 
@@ -45,6 +45,9 @@ rm -rf /tmp/gpu-fonts/*
 "$PY" benchmarks/gpu_fonts.py pack /tmp/gpu-fonts/fonts experiment=english_fonts --trdg /tmp/gpu-fonts/site/trdg/fonts/latin
 tar cJf .gpu/fonts.tar.xz -C /tmp/gpu-fonts fonts site
 
-# The real sets to score on there (ICDAR 2015's 48 MB would not fit).
-for set in svt_test iiit5k_train svt_train; do cp -r "$REAL/$set" .gpu/real/; done
+# The real sets to score on there, as the model reads them (grey PNGs of 32 rows: 11 MB
+# for the four, where their JPEGs take 54 MB), in one file: gpu_session.sh unpacks it into .gpu/real.
+rm -rf /tmp/gpu-real
+"$PY" benchmarks/pack_sets.py /tmp/gpu-real "$REAL"/{svt_test,iiit5k_train,svt_train,ic15_train}
+tar czf .gpu/real.tar.gz -C /tmp/gpu-real .
 du -sh .gpu/*

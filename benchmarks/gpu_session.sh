@@ -50,8 +50,10 @@ keep() {  # keep FILE: append it to the summary
 }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc
   python -c "import torch, pytorch_lightning as pl; print('torch', torch.__version__, 'lightning', pl.__version__)"; } >> "$OUT/summary.txt" 2>&1
-# The fonts gpu_bundle.sh packed, trdg's among them (experiment=seed draws one of trdg's).
+# The fonts gpu_bundle.sh packed, trdg's among them (experiment=seed draws one of trdg's),
+# and the real word sets.
 [ -f .gpu/fonts.tar.xz ] && tar xJf .gpu/fonts.tar.xz -C .gpu
+[ -f .gpu/real.tar.gz ] && mkdir -p .gpu/real && tar xzf .gpu/real.tar.gz -C .gpu/real
 ON_GPU=()
 (( GPUS == 0 )) && ON_GPU=(trainer.gpus=0)  # GPUS=0: the GPU recipe on the CPU
 

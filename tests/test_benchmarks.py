@@ -154,3 +154,27 @@ def test_gpu_fonts_packs_the_fonts_a_config_draws_and_names_them_in_place(tmp_pa
     assert (mine / "roboto" / "Amatic-Bold.ttf").is_file()
     with pytest.raises(AssertionError, match="beyond printable ASCII"):  # cut fonts would lack them
         run_entry_point("benchmarks/gpu_fonts.py", "pack", str(out), "experiment=russian")
+
+
+def test_packed_sets_give_the_model_the_inputs_of_the_originals(tmp_path):
+    from ocr.data.images import MAX_WIDTH, read_image
+
+    source = tmp_path / "photos"
+    (source / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (75, 210, 3), np.uint8)).save(source / "a.jpg", quality=80)
+    Image.fromarray(rng.integers(0, 255, (40, 30, 4), np.uint8), "RGBA").save(source / "sub" / "b.png")  # tall, alpha
+    Image.fromarray(rng.integers(0, 255, (20, 900), np.uint8)).save(source / "c.png")  # squeezed to MAX_WIDTH
+    (source / "d.jpg").write_bytes(b"not an image")
+    labels = {"a.jpg": "Word", "sub/b.png": "x y", "c.png": "long", "d.jpg": "lost"}
+    (source / "gt.txt").write_text("".join(f"{p}\t{t}\n" for p, t in labels.items()), encoding="utf-8")
+
+    printed = run_entry_point("benchmarks/pack_sets.py", str(tmp_path / "out"), str(source)).stdout
+    packed = tmp_path / "out" / "photos"
+    assert "photos: 3 images" in printed and "d.jpg" in printed  # the unreadable one named, left out
+    lines = [line.split("\t") for line in (packed / "gt.txt").read_text(encoding="utf-8").splitlines()]
+    assert [label for _, label in lines] == ["Word", "x y", "long"]
+    for (name, _), original in zip(lines, ["a.jpg", "sub/b.png", "c.png"]):
+        expected = read_image(source / original, 32, MAX_WIDTH)
+        assert np.array_equal(read_image(packed / name, 32, MAX_WIDTH), expected), original
+        assert Image.open(packed / name).size == (expected.shape[1], 32)
