@@ -15,7 +15,7 @@
 #   export PATH=/tmp/bin:$PATH
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
 #   export PYTHONPATH=/tmp/site:$PWD/.gpu/site:$PWD
-#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 330 540   (it unpacks the fonts)
+#   bash benchmarks/gpu_session.sh $OUT $PWD/.gpu/real 300 540   (it unpacks the fonts)
 set -eu
 REAL=$1
 PY=${PYTHON:-.venv/bin/python}

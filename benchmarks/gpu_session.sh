@@ -8,7 +8,9 @@
 #      images/s is the rate of fresh data the trainer kept (train/images_per_sec); scored
 #      on the real word sets and exported as float16 (split in two parts: one file may
 #      carry 16 MiB at most);
-#   2. the generator alone: benchmarks/render.py, the same look on every core;
+#   2. the same training from a cached store of that look (the trainer's images/s without
+#      the renderer, beside the fresh rate), and the generator alone: benchmarks/render.py,
+#      the same look on every core;
 #   3. benchmarks/throughput.py with the GPU variants (rendering, loading a store,
 #      training, inference);
 #   4. time to accuracy: `train.py experiment=seed trainer.gpus=1`, cold cache, wall clock,
@@ -25,7 +27,7 @@
 # throughput.json, profile.txt, seed_metrics.csv, english_metrics.csv and the two parts
 # english.fp16.ckpt.part-*.
 set -u
-OUT=$1 REAL=$2 ENGLISH_S=${3:-330} BUDGET=${4:-540} GPUS=${GPUS:-1} QUICK=${QUICK:-0}
+OUT=$1 REAL=$2 ENGLISH_S=${3:-300} BUDGET=${4:-540} GPUS=${GPUS:-1} QUICK=${QUICK:-0}
 RES=/tmp/gpu-results RUNS=/tmp/gpu-runs
 rm -rf "$RES" "$RUNS"  # a rerun on the same machine must not read the last run's checkpoints
 mkdir -p "$OUT" "$RES" "$RUNS"
@@ -94,6 +96,21 @@ for key in ('train/images_per_sec', 'val/char_accuracy', 'val/word_accuracy'):
     python export.py ckpt_path=$RUNS/english/checkpoints/best.ckpt format=fp16 output=$RES/english.fp16.ckpt >> "$OUT/summary.txt" 2>&1 \
         && split -b 12M "$RES/english.fp16.ckpt" "$OUT/english.fp16.ckpt.part-"
     keep $RUNS/english/.hydra/config.yaml
+
+    # The same training from a cached store of the same look (rendered first, then read):
+    # the trainer's images/s without the renderer in its way, to set the fresh rate against.
+    stored=320000 steps=500
+    (( QUICK )) && stored=600 steps=30
+    stage store 90 python train.py experiment=english_fonts "data.style.photos=[$photos]" \
+        trainer=gpu "${ON_GPU[@]}" data.count=$stored data.stream=false data.fresh=false \
+        data.num_workers=$workers data.test_count=$tests data.val_fraction=0.01 data.batch_size=$batch model.lr=4e-3 \
+        trainer.max_steps=$steps "$fonts" callbacks.progress_bar.refresh_rate=200 test=false \
+        paths.cache_dir=/tmp/cache-store hydra.run.dir=$RUNS/english_store
+    python -c "import csv, statistics, sys
+rates = [[float(r['train/images_per_sec']) for r in csv.DictReader(open(f)) if r.get('train/images_per_sec')] for f in sys.argv[1:]]
+fresh, stored = (statistics.median(r[-5:]) if r else float('nan') for r in rates)
+print(f'trainer images/s: fresh {fresh:,.0f}, cached store {stored:,.0f}, ratio {fresh / stored:.3f}')" \
+        "$OUT/english_metrics.csv" $RUNS/english_store/csv/metrics.csv >> "$OUT/summary.txt" 2>&1
 
     # Fresh images per second the renderer makes on every core, apart from the trainer, and
     # its host memory: the first pass draws the fonts' letters into the atlases, the second
