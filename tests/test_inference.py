@@ -732,6 +732,15 @@ def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
     assert views > 3 * len(narrow) and sum(read_by_model) == len(narrow) + views
     with pytest.raises(ValueError, match="stretches"):
         Recognizer.load(stretches=[0])
+    # tilt_below gates the stretches too: only the words read with less confidence are read
+    # at other widths (tall words are read turned whatever their confidence).
+    doubtful = Recognizer.load(stretches=[0.8, 1.3, 1.6], tilt_below=0.95)
+    upright = doubtful.read_prepared([doubtful.prepare(image) for image in narrow])
+    stretched = [bool(doubtful.views(im, r)) for im, r in zip(narrow, upright) if not doubtful.is_tall(im)]
+    assert stretched == [r.confidence < 0.95 for im, r in zip(narrow, upright) if not doubtful.is_tall(im)]
+    assert 0 < sum(stretched) < len(stretched)
+    sure = Recognizer.load(stretches=[0.8, 1.3, 1.6], tilt_below=0.0)  # no reading is that doubtful
+    assert [r.text for r in sure.read(narrow)] == [r.text for r in plain.read(narrow)]
 
     root = labelled_folder(tmp_path / "narrow", narrow, words)
     overrides = [f"inputs={root}", f"output={tmp_path / 'read.tsv'}", "stretches=[0.8,1.3,1.6]"]
