@@ -1,3 +1,5 @@
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -155,9 +157,6 @@ def test_slurm_launcher_composes_for_a_multi_node_sweep(tmp_path, cache_dir):
 
 def readme_commands(script: str) -> list[list[str]]:
     """The overrides of every ``python <script> ...`` line in the README's code blocks."""
-    import re
-    import shlex
-
     blocks = (ROOT / "README.md").read_text().split("```")[1::2]
     command = re.compile(rf"(?:^|&&)\s*(?:\.venv/bin/)?python {re.escape(script)}(.*)")
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()  # continued lines joined

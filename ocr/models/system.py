@@ -213,7 +213,6 @@ class OCRSystem(pl.LightningModule):
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
         )
         if not self.hparams.schedule and not self.hparams.warmup_steps:
-            self.timer = None
             return optimizer
         total = max(1, self.trainer.estimated_stepping_batches)  # infinite without max_epochs nor max_steps
         timers = (c for c in self.trainer.callbacks if isinstance(c, Timer) and c.time_remaining() is not None)
