@@ -87,58 +87,68 @@ def prefix_beam_search(
 RESCALE_EVERY = 4
 
 
-def sequence_log_prob(log_probs: np.ndarray, codec: CTCCodec, texts: list[str]) -> np.ndarray:
-    """log P(text | image) for each text under one image's ``(T, C)`` log-probabilities:
-    the CTC forward algorithm, all texts at once (numpy: ONNX inference needs no torch).
-    ``(V, T, C)``: V views of the image (other models, other widths; pad shorter ones with
-    ``blank_frames``), each text under each, ``(V, texts)``."""
-    views = log_probs if log_probs.ndim == 3 else log_probs[None]
+def texts_log_prob(log_probs: np.ndarray, images: np.ndarray, texts: Sequence[str], codec: CTCCodec) -> np.ndarray:
+    """log P(texts[k] | image ``images[k]``) for log-probabilities ``(N, T, C)`` of N images
+    (frames after an image's own certain of the blank: ``blank_frames``): the CTC forward
+    algorithm, all the texts of one length at once (numpy: ONNX inference needs no torch)."""
+    frames, classes = log_probs.shape[1], log_probs.shape[2]
+    # Probabilities (float64), a frame of all the images flat: a text's states are cells of it.
+    probs = np.exp(log_probs.astype(np.float64)).transpose(1, 0, 2).reshape(frames, -1)
+    images = np.asarray(images, dtype=np.int64)
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    result = np.empty(len(texts))
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        labels = codec.class_array([texts[r] for r in rows])
+        result[rows] = _forward(probs, images[rows, None] * classes, labels)
+    return result
+
+
+def _forward(probs: np.ndarray, offsets: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """log P(labels | image) for texts of one length, ``labels`` ``(R, L)``; each text's image
+    starts at ``offsets`` ``(R, 1)`` in every frame of ``probs`` ``(T, N x C)``."""
     # Each text as CTC's extended labelling: blank, c1, blank, c2, ..., blank.
-    states = 2 * max(len(t) for t in texts) + 1
-    labels = np.zeros((len(texts), states), dtype=np.int64)
-    for i, text in enumerate(texts):
-        labels[i, 1 : 2 * len(text) : 2] = codec.classes(text)
-    lengths = np.array([2 * len(t) + 1 for t in texts])
-    valid = np.arange(states)[None, :] < lengths[:, None]
-    # Probabilities (float64), the alphas scaled to a maximum of 1 every few frames and the
-    # scales' logs summed: products and sums instead of log-sum-exps, 5x faster. The views'
-    # texts are rows of one array: (T, views x texts, states).
-    emit = np.exp(views.astype(np.float64)).transpose(1, 0, 2)[:, :, labels]  # (T, V, texts, states)
-    emit *= valid
-    emit = emit.reshape(len(emit), -1, states)
+    states = 2 * labels.shape[1] + 1
+    extended = np.zeros((len(labels), states), dtype=np.int64)
+    extended[:, 1::2] = labels
+    cells = offsets + extended
     # A class may follow the class two states back unless the two are equal (then a blank must lie between).
-    jump = np.zeros(labels.shape)
-    jump[:, 2:][(labels[:, 2:] != BLANK) & (labels[:, 2:] != labels[:, :-2])] = 1.0
-    jump = np.tile(jump, (len(views), 1))
-    # alpha after two columns of zeros: a state's predecessors one and two states back are slices.
-    padded = np.zeros((emit.shape[1], states + 2))
-    alpha, log_scale = padded[:, 2:], np.zeros(emit.shape[1])
-    alpha[:, :2] = emit[0, :, :2]
-    for t in range(len(emit)):
+    jump = np.zeros(extended.shape)
+    jump[:, 2:][(extended[:, 2:] != BLANK) & (extended[:, 2:] != extended[:, :-2])] = 1.0
+    # The alphas scaled to a maximum of 1 every few frames and the scales' logs summed:
+    # products and sums instead of log-sum-exps, 5x faster. After two columns of zeros, a
+    # state's predecessors one and two states back are slices.
+    padded = np.zeros((len(labels), states + 2))
+    alpha, log_scale = padded[:, 2:], np.zeros(len(labels))
+    for t, frame in enumerate(probs):
+        emit = frame[cells]
         if t:
-            alpha[:] = (alpha + padded[:, 1:-1] + padded[:, :-2] * jump) * emit[t]
-        if t % RESCALE_EVERY == 0 or t == len(emit) - 1:
+            alpha[:] = (alpha + padded[:, 1:-1] + padded[:, :-2] * jump) * emit
+        else:
+            alpha[:, :2] = emit[:, :2]
+        if t % RESCALE_EVERY == 0 or t == len(probs) - 1:
             scale = alpha.max(axis=1)
             scale[scale == 0] = 1.0  # no alignment of the text reaches this frame: it stays at zero
             alpha /= scale[:, None]
             log_scale += np.log(scale)
-    rows, ends = np.arange(emit.shape[1]), np.tile(lengths, len(views))
-    before = np.where(ends > 1, alpha[rows, np.maximum(ends - 2, 0)], 0.0)
+    last = alpha[:, -1] + (alpha[:, -2] if states > 1 else 0.0)
     with np.errstate(divide="ignore"):  # log(0): the text cannot be aligned with these frames
-        result = (np.log(alpha[rows, ends - 1] + before) + log_scale).reshape(len(views), len(texts))
-    return result if log_probs.ndim == 3 else result[0]
+        return np.log(last) + log_scale
 
 
-def blank_frames(views: Sequence[np.ndarray]) -> np.ndarray:
-    """Log-probabilities ``(T, C)`` of one image in several views, as ``(V, T_max, C)``:
-    shorter views followed by frames certain of the blank, which leave every text's
-    probability as it was (an alignment's last blanks may last longer)."""
-    frames = max(len(v) for v in views)
-    stacked = np.full((len(views), frames, views[0].shape[-1]), -np.inf, dtype=np.float32)
-    stacked[:, :, BLANK] = 0.0
-    for stack, view in zip(stacked, views):
-        stack[: len(view)] = view
-    return stacked
+def blank_frames(views: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Log-probabilities of B images in V views (other widths, other models), each view
+    ``(B, T_v, C)`` with each image's own frames ``(B,)``, as ``(V x B, T, C)``, view after
+    view: the frames after an image's own are certain of the blank, which leaves every
+    text's probability as it was (an alignment's last blanks may last longer)."""
+    frames = max(int(np.max(own, initial=1)) for _, own in views)
+    batch, classes = views[0][0].shape[0], views[0][0].shape[2]
+    stacked = np.full((len(views), batch, frames, classes), -np.inf, dtype=np.float32)
+    stacked[..., BLANK] = 0.0
+    for stack, (view, own) in zip(stacked, views):
+        mine = np.arange(min(frames, view.shape[1])) < np.asarray(own)[:, None]
+        stack[:, : mine.shape[1]][mine] = view[:, : mine.shape[1]][mine]
+    return stacked.reshape(-1, frames, classes)
 
 
 def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str, float]:
@@ -235,11 +245,13 @@ class Decoder:
                 self.forms = {word: [word] for word in counts}
             else:  # every spelling the alphabet allows, by its matching key
                 self.forms, key_counts = defaultdict(list), defaultdict(float)
-                for word, count in counts.items():
+                spellings = [(word, word.lower(), word.upper(), word.capitalize()) for word in counts]
+                spelt_whole = not self.codec.unknown_chars("".join(map("".join, spellings)))  # one look for all
+                for (word, count), forms in zip(counts.items(), spellings):
                     key = word_key(word)
                     key_counts[key] += count
-                    for form in dict.fromkeys((word, word.lower(), word.upper(), word.capitalize())):
-                        if not self.codec.unknown_chars(form) and form not in self.forms[key]:
+                    for form in forms:
+                        if form not in self.forms[key] and (spelt_whole or not self.codec.unknown_chars(form)):
                             self.forms[key].append(form)
                 total = sum(key_counts.values())
                 self.log_prior = {key: math.log(count / total) for key, count in key_counts.items()}
@@ -266,7 +278,7 @@ class Decoder:
         log_probs = _log_softmax(np.asarray(logits, dtype=np.float32))
         indices, confidences = best_path_numpy(log_probs, lengths)
         texts = self.codec.decode_indices(indices)
-        if self.method == "greedy":
+        if self.method == "greedy" or not texts:
             return texts, confidences.tolist()
         all_views = [(log_probs, _lengths(log_probs, lengths))]
         all_views += [(_log_softmax(np.asarray(v, dtype=np.float32)), _lengths(v, n)) for v, n in views]
@@ -280,13 +292,21 @@ class Decoder:
         readings = [texts] + [self.codec.decode_indices(best_path_numpy(v, n)[0]) for v, n in all_views[1:]]
         near = self._near([text for reading in readings for text in reading])  # all views' at once
         nears = [near[k * len(texts) : (k + 1) * len(texts)] for k in range(len(readings))]
+        candidates, priors = zip(
+            *(self._candidates([r[i] for r in readings], [n[i] for n in nears]) for i in range(len(texts)))
+        )
+        # Every image's candidates under each of its views at once, then averaged over the views.
+        counts = np.array([len(c) for c in candidates])
+        owners = np.repeat(np.arange(len(texts)), counts)
+        images = (np.arange(len(all_views))[:, None] * len(texts) + owners).ravel()
+        flat = [text for texts_i in candidates for text in texts_i]
+        fit = texts_log_prob(blank_frames(all_views), images, flat * len(all_views), self.codec)
+        fit = fit.reshape(len(all_views), -1).mean(axis=0)
+        score = fit + np.concatenate(priors)
         chosen, scores = [], []
-        for i in range(len(texts)):
-            candidates, prior = self._candidates([r[i] for r in readings], [n[i] for n in nears])
-            views_i = blank_frames([v[i, : n[i]] for v, n in all_views])
-            fit = sequence_log_prob(views_i, self.codec, candidates).mean(axis=0)
-            best = int(np.argmax(fit + prior))
-            chosen.append(candidates[best])
+        for i, start in enumerate(np.cumsum(counts) - counts):
+            best = start + int(np.argmax(score[start : start + counts[i]]))
+            chosen.append(flat[best])
             scores.append(math.exp(float(fit[best]) / frames[i]))
         return chosen, scores
 

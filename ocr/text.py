@@ -109,6 +109,8 @@ class CTCCodec:
         self.bidirectional = has_rtl(alphabet)
         self._index = {c: i + 1 for i, c in enumerate(alphabet)}
         self._codepoints = np.array([0] + [ord(c) for c in alphabet], dtype=np.uint32)
+        order = np.argsort(self._codepoints[1:])
+        self._sorted_codepoints, self._sorted_classes = self._codepoints[1:][order], order + 1
 
     @property
     def num_classes(self) -> int:
@@ -124,6 +126,18 @@ class CTCCodec:
         """The class indices of ``label`` (logical order) in the order the model reads them
         (visual: left to right); a KeyError for a character outside the alphabet."""
         return [self._index[c] for c in (visual_order(label) if self.bidirectional else label)]
+
+    def class_array(self, texts: Sequence[str]) -> np.ndarray:
+        """``classes`` of many texts of one length at once, ``(len(texts), length)``."""
+        if self.bidirectional:
+            texts = [visual_order(t) for t in texts]
+        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        codes = codes.reshape(len(texts), len(texts[0]) if len(texts) else 0)
+        found = np.minimum(np.searchsorted(self._sorted_codepoints, codes), len(self.alphabet) - 1)
+        if (self._sorted_codepoints[found] != codes).any():
+            unknown = next(t for t in texts if self.unknown_chars(t))
+            raise KeyError(f"{unknown!r} has characters {self.unknown_chars(unknown)!r} outside the alphabet")
+        return self._sorted_classes[found]
 
     def encode(
         self, labels: Sequence[str], device: "torch.device | str | None" = None

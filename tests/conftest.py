@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ocr.config import compose_config
+from ocr.models.system import OCRSystem
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SEED_ALPHABET = OmegaConf.load(ROOT / "conf" / "charset" / "seed.yaml").alphabet
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +66,13 @@ def run_entry_point(
             f"{script} {' '.join(args)} failed ({process.returncode}):\n{stdout[-3000:]}\n{stderr[-6000:]}"
         )
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET, **sizes):
+    """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
+    torch.manual_seed(seed)
+    model = OCRSystem(alphabet, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16), **sizes)
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    model.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return path

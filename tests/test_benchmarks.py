@@ -13,7 +13,7 @@ from PIL import Image, ImageFont
 
 from ocr.data.fonts import faithful_fonts, font_folder, trdg_fonts_dir
 
-from .conftest import ROOT, run_entry_point
+from .conftest import ROOT, run_entry_point, save_untrained
 
 
 @pytest.mark.slow
@@ -89,8 +89,6 @@ def test_soup_writes_the_average_of_the_checkpoints_it_kept(tmp_path):
     import torch
 
     from ocr.checkpoint import load_checkpoint
-
-    from .test_inference import save_untrained
 
     words = tmp_path / "words"
     words.mkdir()

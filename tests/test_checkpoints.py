@@ -21,8 +21,7 @@ from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
 from ocr.training import adopt_checkpoint_model, train
 from ocr.weights import DEFAULT_MODEL, WEIGHTS, reading_path
 
-from .conftest import run_entry_point
-from .test_inference import save_untrained
+from .conftest import run_entry_point, save_untrained
 
 
 def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):

@@ -27,7 +27,7 @@ from ocr.models.guard import NonFiniteLossError
 from ocr.models.system import OCRSystem
 from ocr.training import train
 
-from .conftest import ROOT, run_entry_point
+from .conftest import ROOT, run_entry_point, save_untrained
 
 RENDER_SCRIPT = """
 import sys
@@ -252,8 +252,6 @@ def test_images_that_cannot_be_read_count_as_wrong_readings(tmp_path):
     from ocr.config import compose_config
     from ocr.evaluation import evaluate
 
-    from .test_inference import save_untrained
-
     root = tmp_path / "words"
     root.mkdir()
     for i in range(3):
@@ -276,8 +274,6 @@ def test_an_evaluation_killed_before_its_end_leaves_no_metrics(tmp_path, monkeyp
     """metrics.json is written last: its presence means the other outputs are whole."""
     from ocr import evaluation
     from ocr.config import compose_config
-
-    from .test_inference import save_untrained
 
     root = tmp_path / "words"
     root.mkdir()

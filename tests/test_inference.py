@@ -19,28 +19,16 @@ from ocr.data.batching import pad_on_device
 from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.images import MAX_PIXELS, ImageError, pad_batch, read_image, untilt
 from ocr.data.render import RenderJob, Style, render_word
-from ocr.decoding import Decoder, blank_frames, prefix_beam_search, read_word_list, sequence_log_prob
+from ocr.decoding import Decoder, blank_frames, prefix_beam_search, read_word_list, texts_log_prob
 from ocr.export import export_onnx, export_torchscript
-from ocr.models.system import OCRSystem
 from ocr.recognizer import Reading, stretch
 from ocr.text import CTCCodec
 from ocr.weights import DEFAULT_MODEL, model_path
 from ocr.wordshape import WordShape
 
-from .conftest import run_entry_point
+from .conftest import run_entry_point, save_untrained
 
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 SHIPPED = ("english", "english_real")
-
-
-def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET, **sizes):
-    """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
-    torch.manual_seed(seed)
-    model = OCRSystem(alphabet, nHidden=16, channels=(4, 8, 8, 8, 16, 16, 16), **sizes)
-    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
-    model.on_save_checkpoint(checkpoint)
-    torch.save(checkpoint, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +162,7 @@ def test_ctc_forward_algorithm_matches_torch_ctc_loss():
     generator = torch.Generator().manual_seed(0)
     for frames, sharpness in ((1, 1), (2, 1), (5, 1), (12, 1), (80, 12)):  # sharp: alignments far apart
         log_probs = (sharpness * torch.randn(frames, 1, 4, generator=generator)).log_softmax(-1)
-        ours = sequence_log_prob(log_probs[:, 0].numpy(), codec, texts)
+        ours = texts_log_prob(log_probs[:, 0].numpy()[None], np.zeros(len(texts), dtype=int), texts, codec)
         targets, lengths = codec.encode(texts)
         theirs = -torch.nn.functional.ctc_loss(
             log_probs.expand(frames, len(texts), 4),
@@ -790,14 +778,21 @@ def test_word_shape_tells_words_from_their_upside_down_readings():
     assert small.log_prob("Cat") == small.log_prob("cat") > small.log_prob("tac")
 
 
-def test_views_of_different_lengths_score_as_each_alone():
-    """Several views scored at once (shorter ones padded with frames certain of the blank)
-    give each view's own log-probabilities, -inf where a text cannot fit a view's frames."""
+def test_images_and_views_of_different_lengths_score_as_each_alone():
+    """Texts scored under several images in several views at once (frames after an image's
+    own, whatever they hold, made certain of the blank) get each image's own
+    log-probabilities, -inf where a text cannot fit its frames."""
     codec = CTCCodec("abc")
     texts = ["", "a", "abc", "cab", "aabbcc"]  # the last needs 8 frames
     generator = torch.Generator().manual_seed(1)
-    views = [torch.randn(frames, 4, generator=generator).log_softmax(-1).numpy() for frames in (9, 6, 12)]
-    together = sequence_log_prob(blank_frames(views), codec, texts)
-    for view, row in zip(views, together):
-        np.testing.assert_allclose(row, sequence_log_prob(view, codec, texts), rtol=1e-9)
-    assert np.isinf(together[:, 4]).tolist() == [False, True, False]
+    own = [np.array([9, 4]), np.array([6, 12]), np.array([12, 9])]  # two images in three views
+    views = [torch.randn(2, frames, 4, generator=generator).log_softmax(-1).numpy() for frames in (9, 12, 14)]
+    stacked = blank_frames(list(zip(views, own)))
+    assert stacked.shape == (6, 12, 4)
+    images = np.repeat(np.arange(6), len(texts))  # every text under every image of every view
+    together = texts_log_prob(stacked, images, texts * 6, codec).reshape(3, 2, len(texts))
+    for view, lengths, rows in zip(views, own, together):
+        for image, length, row in zip(view, lengths, rows):
+            alone = texts_log_prob(image[None, :length], np.zeros(len(texts), dtype=int), texts, codec)
+            np.testing.assert_allclose(row, alone, rtol=1e-9)
+    assert np.isinf(together[:, :, 4]).tolist() == [[False, True], [True, False], [False, False]]

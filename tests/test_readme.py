@@ -12,8 +12,7 @@ from PIL import Image
 from ocr.data.fonts import trdg_fonts_dir
 from ocr.data.render import RenderJob, Style, render_word
 
-from .conftest import ROOT, run_entry_point
-from .test_inference import save_untrained
+from .conftest import ROOT, run_entry_point, save_untrained
 
 WORDS = ("Coffee", "OPEN", "Station", "42")
 

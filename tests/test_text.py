@@ -79,6 +79,18 @@ def test_labels_are_trained_in_visual_order_and_read_back_in_logical_order(logic
     assert "".join(codec.alphabet[i - 1] for i in targets.tolist()) == visual  # as the image is read
     frames = np.array([[i for t in targets.tolist() for i in (t, BLANK)]])
     assert codec.decode_indices(frames) == [logical]
+    texts = [logical, logical[::-1]]  # one length
+    assert codec.class_array(texts).tolist() == [codec.classes(t) for t in texts]
+
+
+def test_class_arrays_of_texts_of_one_length_are_their_classes():
+    codec = CTCCodec("cba1é𝄞")  # not in code point order, one beyond the Basic Multilingual Plane
+    texts = ["ab1", "𝄞éc", "ccc"]
+    assert codec.class_array(texts).tolist() == [codec.classes(t) for t in texts]
+    assert codec.class_array([""]).shape == (1, 0) and codec.class_array([]).shape == (0, 0)
+    for unknown in (["ab0"], ["ab1", "abz"], ["ab\U0001f600"]):  # below, between and above the alphabet's code points
+        with pytest.raises(KeyError, match="outside the alphabet"):
+            codec.class_array(unknown)
 
 
 def test_a_latin_alphabet_is_never_reordered():

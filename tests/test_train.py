@@ -18,8 +18,7 @@ from ocr.models.schedule import warmup_cosine
 from ocr.recognizer import Recognizer
 from ocr.training import train
 
-from .conftest import SEED_ALPHABET, run_entry_point
-from .test_inference import save_untrained
+from .conftest import SEED_ALPHABET, run_entry_point, save_untrained
 
 
 def read_csv_log(run_dir: Path) -> list[dict]:
