@@ -176,3 +176,23 @@ def test_packed_sets_give_the_model_the_inputs_of_the_originals(tmp_path):
         expected = read_image(source / original, 32, MAX_WIDTH)
         assert np.array_equal(read_image(packed / name, 32, MAX_WIDTH), expected), original
         assert Image.open(packed / name).size == (expected.shape[1], 32)
+
+
+@pytest.mark.slow
+def test_reading_benchmark_times_each_reader_in_every_round(tmp_path):
+    words = tmp_path / "words"
+    words.mkdir()
+    for i in range(6):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (32, 60 + 10 * i), dtype=np.uint8)).save(
+            words / f"{i}.png"
+        )
+    tesseract = shutil.which("tesseract") is not None  # beside Tesseract where it is installed
+    out = tmp_path / "reading.json"
+    options = ["--rounds=2", f"--out={out}"] + ([] if tesseract else ["--no-tesseract"])
+    result = run_entry_point("benchmarks/reading.py", str(words), *options, "--", "", "decode=dictionary")
+    figures = json.loads(out.read_text())
+    assert figures["images"] == 6 and len(figures["rounds"]) == 2
+    for round_ in figures["rounds"]:
+        assert set(round_) == {"", "decode=dictionary"} | ({"tesseract"} if tesseract else set())
+        assert all(speed > 0 for speed in round_.values())
+    assert "| `decode=dictionary` |" in result.stdout and "| the default |" in result.stdout
