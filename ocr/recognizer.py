@@ -175,7 +175,7 @@ class OnnxBackend:
 
 
 # The reading options that predict.yaml and evaluate.yaml share with the Recognizer.
-TURNING = ("vertical", "vertical_words", "tilts", "stretches", "tilt_below")
+TURNING = ("vertical", "vertical_words", "tilts", "stretches", "invert", "tilt_below")
 
 
 def turning_options(cfg) -> dict:
@@ -202,6 +202,8 @@ class Recognizer:
     the view kept as for ``vertical``. ``stretches``: factors by which such an image is
     also read wider (above 1: letters narrower than the training renders', as in tight
     crops of condensed lettering) or narrower (below 1), kept likewise. None or empty: off.
+    ``invert``: such an image is also read with its grey levels inverted (light letters on
+    dark read as dark on light, or the other way), kept likewise.
     """
 
     def __init__(
@@ -216,6 +218,7 @@ class Recognizer:
         vertical_words: str | Path | list[str] | None = "english",
         tilts: Sequence[float] | None = None,
         stretches: Sequence[float] | None = None,
+        invert: bool = False,
         tilt_below: float = 1.0,
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
@@ -232,7 +235,7 @@ class Recognizer:
         self.stretches = sorted({float(f) for f in stretches or ()} - {1.0})
         if any(not 0 < f <= 4 for f in self.stretches):
             raise ValueError(f"stretches must be factors of the width in (0, 4], got {list(stretches)}")
-        self.tilt_below = tilt_below
+        self.invert, self.tilt_below = bool(invert), tilt_below
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -355,9 +358,9 @@ class Recognizer:
 
     @property
     def turns(self) -> bool:
-        """Whether images are also read otherwise (``vertical``, ``tilts``, ``stretches``):
-        ``read_turned`` then needs their sources."""
-        return self.vertical is not None or bool(self.tilts or self.stretches)
+        """Whether images are also read otherwise (``vertical``, ``tilts``, ``stretches``,
+        ``invert``): ``read_turned`` then needs their sources."""
+        return self.vertical is not None or bool(self.tilts or self.stretches or self.invert)
 
     def is_tall(self, image) -> bool:
         """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
@@ -370,17 +373,18 @@ class Recognizer:
     def views(self, image, reading: Reading) -> list[np.ndarray]:
         """The prepared views of ``image`` to choose a reading from, upright first: a tall
         image turned a quarter clockwise and anticlockwise; one read with little
-        confidence levelled at each of ``tilts`` and widened by each of ``stretches``; else
-        none."""
+        confidence levelled at each of ``tilts``, widened by each of ``stretches`` and
+        inverted (``invert``); else none."""
         if type(image).__module__.startswith("torch"):
             return []
         if self.is_tall(image):
             gray = to_gray(open_image(image))
             turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
-        elif (self.tilts or self.stretches) and reading.confidence < self.tilt_below:
+        elif (self.tilts or self.stretches or self.invert) and reading.confidence < self.tilt_below:
             gray = to_gray(open_image(image))
             turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
             turned += [stretch(gray, factor) for factor in self.stretches]
+            turned += [255 - gray] if self.invert else []
         else:
             return []
         return [to_model_input(view, self.imgH, self.max_width) for view in turned] if len(turned) > 1 else []

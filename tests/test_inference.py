@@ -769,6 +769,44 @@ def test_of_two_turned_readings_as_confident_the_one_spelt_like_a_word_is_kept()
     assert Recognizer(SidedModel(), codec, 32, vertical=None).read([image])[0].text == "l"
 
 
+class PolarModel(SidedModel):
+    """A backend reading "room" with no doubt where an image is mostly light, a doubtful
+    "l" where it is mostly dark (light letters on a dark ground)."""
+
+    def logits(self, pixels: np.ndarray, widths: np.ndarray) -> np.ndarray:
+        rows = []
+        for image, width in zip(pixels[:, 0], widths):
+            if image[:, :width].mean() > 128:
+                row = _clear(self.alphabet, "room")
+            else:
+                row = _clear(self.alphabet, "l")
+                row[0, 0, 0], row[0, 0, self.alphabet.index("l") + 1] = 0.5, 1.0  # the blank nearly as likely
+            rows.append(row)
+        return np.concatenate(rows)
+
+
+def test_light_letters_on_a_dark_ground_are_read_inverted_where_doubtful(tmp_path):
+    from ocr.config import compose_config
+    from ocr.recognizer import turning_options
+
+    light = np.full((32, 96), 220, dtype=np.uint8)
+    light[10:22, 10:86] = 30
+    dark = 255 - light
+    codec = CTCCodec(PolarModel.alphabet)
+
+    def texts(**options) -> list[str]:
+        return [r.text for r in Recognizer(PolarModel(), codec, 32, vertical=None, **options).read([light, dark])]
+
+    assert texts() == ["room", "l"]
+    assert texts(invert=True) == ["room", "room"]
+    assert texts(invert=True, tilt_below=0.0) == ["room", "l"]  # no reading is that doubtful: none inverted
+    assert texts(invert=True, decode={"method": "dictionary"}) == ["room", "room"]  # surer inverted
+    for tool in ("predict", "evaluate"):
+        cfg = compose_config(tool, ["inputs=x", "invert=true"] if tool == "predict" else ["invert=true"], tmp_path)
+        assert turning_options(cfg)["invert"] is True
+        assert Recognizer.load(**turning_options(cfg)).invert
+
+
 def test_word_shape_tells_words_from_their_upside_down_readings():
     shape = WordShape.of_word_list("english", CTCCodec(string.printable[:94]))
     for word, upside_down in (("ROOM", "WOOH"), ("INN", "NNI"), ("Bank", "queg"), ("Best", "usog"), ("of", "jo")):
