@@ -34,9 +34,9 @@ from ocr.prediction import expand_inputs  # noqa: E402
 READERS = (
     "",
     "stretches=[0.8,1.3,1.6]",
-    "stretches=[0.8,1.3,1.6] invert=true tilt_below=0.95",
+    "stretches=[0.8,1.3,1.6] trims=[0.05,0.1] invert=true tilt_below=0.95",
     "decode=dictionary",
-    "decode=dictionary stretches=[0.8,1.3,1.6] invert=true tilt_below=0.95",
+    "decode=dictionary stretches=[0.8,1.3,1.6] trims=[0.05,0.1] invert=true tilt_below=0.95",
     "ckpt_path=english_real",
     "ckpt_path=english_real decode=dictionary",
 )

@@ -175,7 +175,7 @@ class OnnxBackend:
 
 
 # The reading options that predict.yaml and evaluate.yaml share with the Recognizer.
-TURNING = ("vertical", "vertical_words", "tilts", "stretches", "invert", "tilt_below")
+TURNING = ("vertical", "vertical_words", "tilts", "stretches", "trims", "invert", "tilt_below")
 
 
 def turning_options(cfg) -> dict:
@@ -202,8 +202,9 @@ class Recognizer:
     the view kept as for ``vertical``. ``stretches``: factors by which such an image is
     also read wider (above 1: letters narrower than the training renders', as in tight
     crops of condensed lettering) or narrower (below 1), kept likewise. None or empty: off.
-    ``invert``: such an image is also read with its grey levels inverted (light letters on
-    dark read as dark on light, or the other way), kept likewise.
+    ``trims``: fractions of its height cut off at its top and at its bottom, each a view
+    (crops looser than the renders', which are cut close to the ink). ``invert``: also read
+    with its grey levels inverted (light letters on dark as dark on light).
     """
 
     def __init__(
@@ -218,6 +219,7 @@ class Recognizer:
         vertical_words: str | Path | list[str] | None = "english",
         tilts: Sequence[float] | None = None,
         stretches: Sequence[float] | None = None,
+        trims: Sequence[float] | None = None,
         invert: bool = False,
         tilt_below: float = 1.0,
     ):
@@ -235,6 +237,9 @@ class Recognizer:
         self.stretches = sorted({float(f) for f in stretches or ()} - {1.0})
         if any(not 0 < f <= 4 for f in self.stretches):
             raise ValueError(f"stretches must be factors of the width in (0, 4], got {list(stretches)}")
+        self.trims = sorted({float(f) for f in trims or ()} - {0.0})
+        if any(not 0 < f < 0.5 for f in self.trims):
+            raise ValueError(f"trims must be fractions of the height in (0, 0.5), got {list(trims)}")
         self.invert, self.tilt_below = bool(invert), tilt_below
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
@@ -358,9 +363,15 @@ class Recognizer:
 
     @property
     def turns(self) -> bool:
-        """Whether images are also read otherwise (``vertical``, ``tilts``, ``stretches``,
-        ``invert``): ``read_turned`` then needs their sources."""
-        return self.vertical is not None or bool(self.tilts or self.stretches or self.invert)
+        """Whether images are also read otherwise (``vertical`` and the ``views``):
+        ``read_turned`` then needs their sources."""
+        return self.vertical is not None or self.other_views
+
+    @property
+    def other_views(self) -> bool:
+        """Whether doubtful images are also read in other views (``tilts``, ``stretches``,
+        ``trims``, ``invert``)."""
+        return bool(self.tilts or self.stretches or self.trims or self.invert)
 
     def is_tall(self, image) -> bool:
         """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
@@ -373,17 +384,19 @@ class Recognizer:
     def views(self, image, reading: Reading) -> list[np.ndarray]:
         """The prepared views of ``image`` to choose a reading from, upright first: a tall
         image turned a quarter clockwise and anticlockwise; one read with little
-        confidence levelled at each of ``tilts``, widened by each of ``stretches`` and
-        inverted (``invert``); else none."""
+        confidence levelled at each of ``tilts``, widened by each of ``stretches``, cut by
+        each of ``trims`` and inverted (``invert``); else none."""
         if type(image).__module__.startswith("torch"):
             return []
         if self.is_tall(image):
             gray = to_gray(open_image(image))
             turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
-        elif (self.tilts or self.stretches or self.invert) and reading.confidence < self.tilt_below:
+        elif self.other_views and reading.confidence < self.tilt_below:
             gray = to_gray(open_image(image))
             turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
             turned += [stretch(gray, factor) for factor in self.stretches]
+            cuts = dict.fromkeys(round(f * len(gray)) for f in self.trims)  # rows off each side
+            turned += [gray[cut : len(gray) - cut] for cut in cuts if cut]
             turned += [255 - gray] if self.invert else []
         else:
             return []
