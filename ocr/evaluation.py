@@ -54,8 +54,8 @@ def score(
     """Read every image of each set (name -> dataset, as the data modules hold them) in
     ``batches(dataset)`` (``collate``'s batches) and score the readings. An image that
     cannot be read counts as read wrong (an empty reading). Images of sets read from
-    files are also read turned, levelled, stretched or inverted when the recogniser asks
-    (``Recognizer.vertical``, ``tilts``, ``stretches``, ``invert``)."""
+    files are also read in other views when the recogniser asks (``Recognizer.vertical``,
+    ``tilts``, ``stretches``, ``trims``, ``invert``)."""
     scores, total = Scores(), TextMetrics()
     for name, dataset in sets.items():
         metrics, unreadable = TextMetrics(), []
