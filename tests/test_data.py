@@ -537,12 +537,18 @@ def test_english_recipe_renders_mixed_texts_in_layered_looks(train_cfg):
 def test_tight_crops_make_the_text_fill_the_height():
     words = tuple(f"{w}{i}" for i, w in enumerate(["Invoice", "TOTAL", "station", "exit"] * 5))
 
-    def px_per_char(tight: float) -> float:
-        style = Style(renderer="layered", height=(32, 40), margins=(5, 5, 5, 5), tight=tight)
+    def px_per_char(tight: float, **margin) -> float:
+        style = Style(renderer="layered", height=(32, 40), margins=(5, 5, 5, 5), tight=tight, **margin)
         job = RenderJob(words, (ROBOTO,), style, seed=1, imgH=32, max_width=400)
         return np.mean([render_word(job, i).shape[1] / len(w) for i, w in enumerate(words)])
 
     assert px_per_char(1.0) > 1.25 * px_per_char(0.0)
+    # Looser crops (up to half the text's height each side): the text fills less of it.
+    assert px_per_char(1.0, tight_margin=0.0) > px_per_char(1.0) > px_per_char(1.0, tight_margin=0.5)
+    with pytest.raises(ValueError, match="tight_margin"):
+        Style(tight_margin=-0.1)
+    assert job(["a"], tight=1.0).key() == job(["a"], tight=1.0, tight_margin=0.12).key()
+    assert job(["a"], tight=1.0).key() != job(["a"], tight=1.0, tight_margin=0.3).key()
 
 
 def test_tiny_texts_survive_tight_crops_and_random_cuts():

@@ -129,7 +129,7 @@ def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Rand
         pixels = pixels + light_ramp(h, w, rng)
     if style.tight and rng.random() < style.tight:
         coverage = np.maximum.reduce([a for a in (alpha, shadow, outline) if a is not None])
-        pixels = ink_crop(pixels, coverage * word, rng)
+        pixels = ink_crop(pixels, coverage * word, rng, style.tight_margin)
     return degrade(np.clip(pixels, 0, 1), style, rng, perspective=not tilted)
 
 

@@ -45,9 +45,9 @@ LOOK_VERSION = 5
 PROBABILITIES = "invert jpeg crop tight bold outline shadow neighbours lines turn spacing lighting colour".split()
 # Looks that not every composing renderer draws, and those that do.
 DRAWN_BY = {"turn": ("pillow",), "spacing": ("pillow",), "colour": ("layered", "pillow")}
-# Looks added after sets were first cached: left out of a set's key while off, so that the
-# keys of sets rendered before them stay.
-LATER_LOOKS = ("colour",)
+# Looks added after sets were first cached: left out of a set's key while at their
+# defaults, so that the keys of sets rendered before them stay.
+LATER_LOOKS = ("colour", "tight_margin")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Style:
     jpeg: float = 0.0  # probability of JPEG artefacts (quality 15-85)
     crop: float = 0.0  # probability of cutting into or widening the margins
     tight: float = 0.0  # probability of cropping to the ink, as word crops of photos are
+    tight_margin: float = 0.12  # the crop to the ink leaves up to this x the text's height on each side
     width_scale: tuple[float, float] = (1.0, 1.0)  # letters condensed or widened by a factor drawn from this
     bold: float = 0.0  # probability of thickening the strokes
     outline: float = 0.0  # probability of an outline around the letters, in a grey of its own
@@ -113,6 +114,8 @@ class Style:
         for name in PROBABILITIES:
             if not 0 <= self.probability(name) <= 1:
                 raise ValueError(f"style.{name}: a probability lies in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.tight_margin <= 1:
+            raise ValueError(f"style.tight_margin: a fraction of the text's height in [0, 1], got {self.tight_margin}")
         for name in self.undrawn_by(self.renderer):
             renderers = DRAWN_BY[name]
             drawers = f"the {' and '.join(renderers)} renderer{'s' if len(renderers) > 1 else ''}"
@@ -182,7 +185,7 @@ class RenderJob:
 
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
         words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
-        style = {k: v for k, v in asdict(self.style).items() if v or k not in LATER_LOOKS}
+        style = {k: v for k, v in asdict(self.style).items() if k not in LATER_LOOKS or v != getattr(Style, k)}
         parts = [words, fonts, style, self.seed, self.imgH, self.max_width, self.extra]
         if self.capitals:  # (absent otherwise: the keys of sets rendered before stay)
             parts.append([(Path(f).name, os.path.getsize(f)) for f in self.capitals])
