@@ -74,12 +74,13 @@ if (( ENGLISH_S > 0 )); then
     fonts=$(python benchmarks/gpu_fonts.py list .gpu/fonts experiment=english_fonts)
     photos=$PWD/.gpu/photos
     [ -d "$photos" ] || photos=$PWD/data/photos/debian
+    # The recipe both English stages train with (fresh renders here, a cached store below).
+    recipe=(experiment=english_fonts "data.style.photos=[$photos]" "$fonts" trainer=gpu "${ON_GPU[@]}"
+        data.num_workers=$workers data.test_count=$tests data.val_fraction=0.01 data.batch_size=$batch model.lr=4e-3
+        callbacks.progress_bar.refresh_rate=200)
     limit=$(printf '00:00:%02d:%02d' $(( ENGLISH_S / 60 )) $(( ENGLISH_S % 60 )))
-    stage english $(( ENGLISH_S + 90 )) python train.py experiment=english_fonts "data.style.photos=[$photos]" \
-        trainer=gpu "${ON_GPU[@]}" data.count=$count \
-        data.num_workers=$workers data.test_count=$tests data.val_fraction=0.01 data.batch_size=$batch model.lr=4e-3 \
-        trainer.max_epochs=-1 trainer.max_time=$limit "$fonts" callbacks.progress_bar.refresh_rate=200 \
-        paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
+    stage english $(( ENGLISH_S + 90 )) python train.py "${recipe[@]}" data.count=$count \
+        trainer.max_epochs=-1 trainer.max_time=$limit paths.cache_dir=/tmp/cache-eng hydra.run.dir=$RUNS/english
     keep $RUNS/english/test_metrics.json
     cp $RUNS/english/csv/metrics.csv "$OUT/english_metrics.csv" 2>/dev/null
     # The fresh images the trainer took per second, and validation, by epoch.
@@ -101,11 +102,8 @@ for key in ('train/images_per_sec', 'val/char_accuracy', 'val/word_accuracy'):
     # the trainer's images/s without the renderer in its way, to set the fresh rate against.
     stored=320000 steps=500
     (( QUICK )) && stored=600 steps=30
-    stage store 90 python train.py experiment=english_fonts "data.style.photos=[$photos]" \
-        trainer=gpu "${ON_GPU[@]}" data.count=$stored data.stream=false data.fresh=false \
-        data.num_workers=$workers data.test_count=$tests data.val_fraction=0.01 data.batch_size=$batch model.lr=4e-3 \
-        trainer.max_steps=$steps "$fonts" callbacks.progress_bar.refresh_rate=200 test=false \
-        paths.cache_dir=/tmp/cache-store hydra.run.dir=$RUNS/english_store
+    stage store 90 python train.py "${recipe[@]}" data.count=$stored data.stream=false data.fresh=false \
+        trainer.max_steps=$steps test=false paths.cache_dir=/tmp/cache-store hydra.run.dir=$RUNS/english_store
     python -c "import csv, statistics, sys
 rates = [[float(r['train/images_per_sec']) for r in csv.DictReader(open(f)) if r.get('train/images_per_sec')] for f in sys.argv[1:]]
 fresh, stored = (statistics.median(r[-5:]) if r else float('nan') for r in rates)

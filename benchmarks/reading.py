@@ -43,13 +43,16 @@ READERS = (
 TESSERACT_LIST = 50  # images per tesseract process
 
 
+def write_list(path: Path, images: list[Path]) -> Path:
+    """A ``.txt`` of the images' absolute paths, as predict.py and tesseract take lists."""
+    path.write_text("".join(f"{p.resolve()}\n" for p in images))
+    return path
+
+
 def time_tesseract(images: list[Path], jobs: int, workdir: Path) -> float:
     """Seconds Tesseract takes to read ``images``, ``jobs`` lists at a time."""
-    lists = []
-    for start in range(0, len(images), TESSERACT_LIST):
-        listing = workdir / f"tesseract-{start}.txt"
-        listing.write_text("".join(f"{p.resolve()}\n" for p in images[start : start + TESSERACT_LIST]))
-        lists.append(listing)
+    starts = range(0, len(images), TESSERACT_LIST)
+    lists = [write_list(workdir / f"tesseract-{s}.txt", images[s : s + TESSERACT_LIST]) for s in starts]
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
 
     def read(listing: Path) -> None:
@@ -83,9 +86,7 @@ def warm_up(images: list[Path], tesseract: bool, jobs: int, workdir: Path) -> No
     few = images[:TESSERACT_LIST]
     if tesseract:
         time_tesseract(few, jobs, workdir)
-    listing = workdir / "warm-up.txt"
-    listing.write_text("".join(f"{p.resolve()}\n" for p in few))
-    time_reader(str(listing), "", workdir)
+    time_reader(str(write_list(workdir / "warm-up.txt", few)), "", workdir)
 
 
 def main() -> None:
