@@ -3,7 +3,7 @@
     python benchmarks/reading.py INPUTS [--rounds 2] [--jobs 2] [--no-tesseract] [--out F] [-- READER ...]
 
 A reader is one string of ``predict.py`` overrides ("" for the default, ``"decode=dictionary
-stretches=[0.8,1.3,1.6]"``, ``ckpt_path=best.onnx``); without any, the README table's
+views.stretches=[0.8,1.3,1.6]"``, ``ckpt_path=best.onnx``); without any, the README table's
 readers. Each round runs Tesseract 5 first (``tesseract --psm 8``, ``--jobs`` processes
 with one thread each, lists of 50 images: a model load per list), then every reader once:
 ``predict.py inputs=INPUTS`` timed from launch to exit, its process start included. A
@@ -33,10 +33,10 @@ from ocr.prediction import expand_inputs  # noqa: E402
 
 READERS = (
     "",
-    "stretches=[0.8,1.3,1.6]",
-    "stretches=[0.8,1.3,1.6] trims=[0.05,0.1] invert=true tilt_below=0.95",
+    "views.stretches=[0.8,1.3,1.6]",
+    "views=doubtful",
     "decode=dictionary",
-    "decode=dictionary stretches=[0.8,1.3,1.6] trims=[0.05,0.1] invert=true tilt_below=0.95",
+    "decode=dictionary views=doubtful",
     "ckpt_path=english_real",
     "ckpt_path=english_real decode=dictionary",
 )

@@ -77,10 +77,17 @@ def user_message(err: Exception, config_name: str) -> str | None:
     return None
 
 
+# Keys that moved, by their old names.
+RENAMED = {"tilt_below": "views.below"}
+
+
 def did_you_mean(key: str, config_name: str) -> str | None:
-    """The known key closest to ``key`` (``model.nHiden`` -> ``model.nHidden``)."""
+    """The known key closest to ``key`` (``model.nHiden`` -> ``model.nHidden``), or the
+    key's new name."""
     from ocr.config import known_keys
 
+    if key in RENAMED:
+        return RENAMED[key]
     close = difflib.get_close_matches(key, known_keys(config_name), n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ocr.files import atomic_write, write_json, write_tsv
 from ocr.metrics import TextMetrics, edit_distance
-from ocr.recognizer import Recognizer, turning_options
+from ocr.recognizer import Recognizer, view_options
 from ocr.report import format_table
 from ocr.visualize import prediction_grid
 
@@ -142,7 +142,7 @@ def evaluate(cfg) -> dict:
             readers[str(path)] = Recognizer.load(fast)
         else:
             readers[str(path)] = Recognizer.from_model(model, cfg.get("device"), cfg.precision)
-    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), **turning_options(cfg))
+    recognizer = Recognizer.combine(readers, decode=dict(cfg.decode), **view_options(cfg))
     datamodule = evaluation_datamodule(cfg, recognizer.codec.alphabet, recognizer.imgH, data)
     scores = score(recognizer, datamodule.test_sets, lambda d: datamodule.loader(d, train=False, sharded=False))
     write_report(output_dir, scores, datamodule.test_sets, {"checkpoint": ", ".join(readers)}, cfg.grid_size, cfg.seed)

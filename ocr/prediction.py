@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ocr.data.images import ImageError
 from ocr.data.labels import IMAGE_SUFFIXES
 from ocr.files import atomic_write, tsv_lines
-from ocr.recognizer import Recognizer, turning_options
+from ocr.recognizer import Recognizer, view_options
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         batch_size=cfg.batch_size,
         max_width=cfg.max_width,
         decode=dict(cfg.decode),
-        **turning_options(cfg),
+        **view_options(cfg),
     )
     rows: list[tuple[str, str, float]] = []
 

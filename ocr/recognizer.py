@@ -174,13 +174,19 @@ class OnnxBackend:
         return self.session.run(None, inputs)[0]
 
 
-# The reading options that predict.yaml and evaluate.yaml share with the Recognizer.
-TURNING = ("vertical", "vertical_words", "tilts", "stretches", "trims", "invert", "tilt_below")
-
-
-def turning_options(cfg) -> dict:
-    """The ``TURNING`` options of an entry point's config, as ``Recognizer`` takes them."""
-    return {name: cfg[name] for name in TURNING}
+def view_options(cfg) -> dict:
+    """The reading options that predict.yaml and evaluate.yaml share (``vertical``,
+    ``vertical_words`` and the ``views`` group, conf/views/), as ``Recognizer`` takes them."""
+    views = cfg.views
+    return dict(
+        vertical=cfg.vertical,
+        vertical_words=cfg.vertical_words,
+        tilts=views.tilts,
+        stretches=views.stretches,
+        trims=views.trims,
+        invert=views.invert,
+        views_below=views.below,
+    )
 
 
 class Recognizer:
@@ -198,7 +204,7 @@ class Recognizer:
 
     ``tilts``: angles (degrees) at which a word may lie turned inside its crop, as in
     crops of signs photographed askew; each image read with a confidence below
-    ``tilt_below`` is also read levelled at each of them, both ways (``untilt``), and
+    ``views_below`` is also read levelled at each of them, both ways (``untilt``), and
     the view kept as for ``vertical``. ``stretches``: factors by which such an image is
     also read wider (above 1: letters narrower than the training renders', as in tight
     crops of condensed lettering) or narrower (below 1), kept likewise. None or empty: off.
@@ -221,7 +227,7 @@ class Recognizer:
         stretches: Sequence[float] | None = None,
         trims: Sequence[float] | None = None,
         invert: bool = False,
-        tilt_below: float = 1.0,
+        views_below: float = 1.0,
     ):
         """``backend``: one model, or a list of models of this alphabet (an ensemble).
         ``batch_size``: images per model call; None: the backend's (``BATCH_SIZE``)."""
@@ -240,7 +246,7 @@ class Recognizer:
         self.trims = sorted({float(f) for f in trims or ()} - {0.0})
         if any(not 0 < f < 0.5 for f in self.trims):
             raise ValueError(f"trims must be fractions of the height in (0, 0.5), got {list(trims)}")
-        self.invert, self.tilt_below = bool(invert), tilt_below
+        self.invert, self.views_below = bool(invert), views_below
         self.decoder = Decoder(codec, **(decode or {}))
         if len(self.backends) > 1 and not self.decoder.uses_views:
             raise ValueError(
@@ -391,7 +397,7 @@ class Recognizer:
         if self.is_tall(image):
             gray = to_gray(open_image(image))
             turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
-        elif self.other_views and reading.confidence < self.tilt_below:
+        elif self.other_views and reading.confidence < self.views_below:
             gray = to_gray(open_image(image))
             turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
             turned += [stretch(gray, factor) for factor in self.stretches]

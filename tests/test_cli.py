@@ -33,6 +33,8 @@ def failing(script: str, *args: str, env: dict | None = None) -> subprocess.Comp
         ("evaluate.py", ["ckpt_path=nowhere.ckpt"], "no such model file nowhere.ckpt (shipped models, by name: eng"),
         ("evaluate.py", ["data=folder", "data.root=conf"], "data.root=conf: no gt.txt"),
         ("predict.py", ["inputs=nowhere/*.png"], "inputs=nowhere/*.png: no such file, folder or matching images"),
+        ("predict.py", ["inputs=x.png", "trims=[0.1]"], "Could not override 'trims'. Did you mean 'views.trims'?"),
+        ("evaluate.py", ["tilt_below=0.9"], "Could not override 'tilt_below'. Did you mean 'views.below'?"),  # renamed
         (
             "export.py",
             ["ckpt_path=english", "format=pdf"],

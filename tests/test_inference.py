@@ -676,13 +676,14 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     )
     assert all(b.confidence >= a.confidence for a, b in zip(upright_read, levelled_read))
     assert accuracy(levelled_read) > accuracy(upright_read) + 0.5  # measured: 80% against 5%
-    sure = Recognizer.load(tilts=[10, 20], tilt_below=0.0)  # no reading is that doubtful: none turned
+    sure = Recognizer.load(tilts=[10, 20], views_below=0.0)  # no reading is that doubtful: none turned
     assert [r.text for r in sure.read(turned)] == [r.text for r in plain.read(turned)]
     with pytest.raises(ValueError, match="tilts"):
         Recognizer.load(tilts=[50])
 
     root = labelled_folder(tmp_path / "askew", turned, words)
-    cfg = compose_config("evaluate", ["data=folder", f"data.root={root}", "num_workers=0", "tilts=[10,20]"], tmp_path)
+    overrides = ["data=folder", f"data.root={root}", "num_workers=0", "views.tilts=[10,20]"]
+    cfg = compose_config("evaluate", overrides, tmp_path)
     assert evaluate(cfg)["askew"]["word_accuracy"] == pytest.approx(on_turned, abs=0.05)
 
 
@@ -720,18 +721,18 @@ def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
     assert views > 3 * len(narrow) and sum(read_by_model) == len(narrow) + views
     with pytest.raises(ValueError, match="stretches"):
         Recognizer.load(stretches=[0])
-    # tilt_below gates the stretches too: only the words read with less confidence are read
+    # views_below gates the stretches too: only the words read with less confidence are read
     # at other widths (tall words are read turned whatever their confidence).
-    doubtful = Recognizer.load(stretches=[0.8, 1.3, 1.6], tilt_below=0.95)
+    doubtful = Recognizer.load(stretches=[0.8, 1.3, 1.6], views_below=0.95)
     upright = doubtful.read_prepared([doubtful.prepare(image) for image in narrow])
     stretched = [bool(doubtful.views(im, r)) for im, r in zip(narrow, upright) if not doubtful.is_tall(im)]
     assert stretched == [r.confidence < 0.95 for im, r in zip(narrow, upright) if not doubtful.is_tall(im)]
     assert 0 < sum(stretched) < len(stretched)
-    sure = Recognizer.load(stretches=[0.8, 1.3, 1.6], tilt_below=0.0)  # no reading is that doubtful
+    sure = Recognizer.load(stretches=[0.8, 1.3, 1.6], views_below=0.0)  # no reading is that doubtful
     assert [r.text for r in sure.read(narrow)] == [r.text for r in plain.read(narrow)]
 
     root = labelled_folder(tmp_path / "narrow", narrow, words)
-    overrides = [f"inputs={root}", f"output={tmp_path / 'read.tsv'}", "stretches=[0.8,1.3,1.6]"]
+    overrides = [f"inputs={root}", f"output={tmp_path / 'read.tsv'}", "views.stretches=[0.8,1.3,1.6]"]
     read = {Path(name).name: text for name, text, _ in predict(compose_config("predict", overrides, tmp_path / "p"))}
     assert [read[f"{i}.png"] for i in range(len(words))] == [r.text for r in stretching.read(narrow)]
 
@@ -814,7 +815,7 @@ class PolarModel(SidedModel):
 
 def test_light_letters_on_a_dark_ground_are_read_inverted_where_doubtful(tmp_path):
     from ocr.config import compose_config
-    from ocr.recognizer import turning_options
+    from ocr.recognizer import view_options
 
     light = np.full((32, 96), 220, dtype=np.uint8)
     light[10:22, 10:86] = 30
@@ -826,12 +827,14 @@ def test_light_letters_on_a_dark_ground_are_read_inverted_where_doubtful(tmp_pat
 
     assert texts() == ["room", "l"]
     assert texts(invert=True) == ["room", "room"]
-    assert texts(invert=True, tilt_below=0.0) == ["room", "l"]  # no reading is that doubtful: none inverted
+    assert texts(invert=True, views_below=0.0) == ["room", "l"]  # no reading is that doubtful: none inverted
     assert texts(invert=True, decode={"method": "dictionary"}) == ["room", "room"]  # surer inverted
     for tool in ("predict", "evaluate"):
-        cfg = compose_config(tool, ["inputs=x", "invert=true"] if tool == "predict" else ["invert=true"], tmp_path)
-        assert turning_options(cfg)["invert"] is True
-        assert Recognizer.load(**turning_options(cfg)).invert
+        inputs = ["inputs=x"] if tool == "predict" else []
+        assert view_options(compose_config(tool, inputs + ["views.invert=true"], tmp_path))["invert"] is True
+        doubtful = Recognizer.load(**view_options(compose_config(tool, inputs + ["views=doubtful"], tmp_path)))
+        assert (doubtful.stretches, doubtful.trims, doubtful.invert) == ([0.8, 1.3, 1.6], [0.05, 0.1], True)
+        assert (doubtful.tilts, doubtful.views_below) == ([], 0.95)
 
 
 def test_word_shape_tells_words_from_their_upside_down_readings():
