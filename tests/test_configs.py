@@ -84,10 +84,8 @@ def test_every_experiment_builds_its_model_and_data(train_cfg, tmp_path, experim
 
 
 def test_english_fonts_is_the_look_the_shipped_english_model_last_trained_on(tmp_path, cache_dir):
-    """But for the looks the recipe changed since on purpose (docs/experiments.md)."""
     from ocr.data.render import Style
 
-    changed_since = {"tight_margin": 0.3}
     shipped = OmegaConf.load(ROOT / "ocr/weights/english.yaml")
     cfg = compose_config("train", ["experiment=english_fonts", "model=crnn_small"], tmp_path, cache_dir)
     for key in ("texts", "case", "word_lengths", "max_word_length", "capitals", "font_draw", "stream", "fresh"):
@@ -96,7 +94,7 @@ def test_english_fonts_is_the_look_the_shipped_english_model_last_trained_on(tmp
     # Looks added since the model was trained are absent from its config: it drew them as
     # their defaults do.
     added = look.keys() - shipped_look.keys()
-    assert {key: look[key] for key in added} == {**{key: getattr(Style, key) for key in added}, **changed_since}
+    assert {key: look[key] for key in added} == {key: getattr(Style, key) for key in added}
     assert {**look, "photos": None} == {**shipped_look, **{key: look[key] for key in added}, "photos": None}
     # By name: the shipped config's folders resolve against the project they are read in.
     shipped_fonts = OmegaConf.to_container(shipped.data.fonts, resolve=False)
