@@ -3,7 +3,7 @@
 ``from ocr import Recognizer`` loads nothing heavy until it is used.
 """
 
-__all__ = ["Reading", "Recognizer"]
+__all__ = ["Reading", "Recognizer", "view_preset"]
 
 
 def __getattr__(name: str):

@@ -177,15 +177,27 @@ class OnnxBackend:
 def view_options(cfg) -> dict:
     """The reading options that predict.yaml and evaluate.yaml share (``vertical``,
     ``vertical_words`` and the ``views`` group, conf/views/), as ``Recognizer`` takes them."""
-    views = cfg.views
+    return dict(vertical=cfg.vertical, vertical_words=cfg.vertical_words, **view_keywords(cfg.views))
+
+
+def view_preset(name: str) -> dict:
+    """A preset of conf/views/ (``doubtful``) as ``Recognizer`` keywords, as ``views=NAME``
+    sets them for predict.py: ``Recognizer.load(**view_preset("doubtful"))``."""
+    from omegaconf import OmegaConf
+
+    from ocr.config import CONFIG_DIR
+
+    folder = CONFIG_DIR / "views"
+    if not (folder / f"{name}.yaml").is_file():
+        raise ValueError(f"no view preset {name!r}: conf/views/ holds {sorted(p.stem for p in folder.glob('*.yaml'))}")
+    views = OmegaConf.merge(OmegaConf.load(folder / "none.yaml"), OmegaConf.load(folder / f"{name}.yaml"))
+    return view_keywords(views)
+
+
+def view_keywords(views) -> dict:
+    """A ``views`` config node (conf/views/) as ``Recognizer`` keywords."""
     return dict(
-        vertical=cfg.vertical,
-        vertical_words=cfg.vertical_words,
-        tilts=views.tilts,
-        stretches=views.stretches,
-        trims=views.trims,
-        invert=views.invert,
-        views_below=views.below,
+        tilts=views.tilts, stretches=views.stretches, trims=views.trims, invert=views.invert, views_below=views.below
     )
 
 

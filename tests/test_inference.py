@@ -815,7 +815,7 @@ class PolarModel(SidedModel):
 
 def test_light_letters_on_a_dark_ground_are_read_inverted_where_doubtful(tmp_path):
     from ocr.config import compose_config
-    from ocr.recognizer import view_options
+    from ocr.recognizer import view_options, view_preset
 
     light = np.full((32, 96), 220, dtype=np.uint8)
     light[10:22, 10:86] = 30
@@ -832,9 +832,13 @@ def test_light_letters_on_a_dark_ground_are_read_inverted_where_doubtful(tmp_pat
     for tool in ("predict", "evaluate"):
         inputs = ["inputs=x"] if tool == "predict" else []
         assert view_options(compose_config(tool, inputs + ["views.invert=true"], tmp_path))["invert"] is True
-        doubtful = Recognizer.load(**view_options(compose_config(tool, inputs + ["views=doubtful"], tmp_path)))
+        options = view_options(compose_config(tool, inputs + ["views=doubtful"], tmp_path))
+        assert options == {"vertical": 1.0, "vertical_words": "english", **view_preset("doubtful")}  # as in Python
+        doubtful = Recognizer.load(**options)
         assert (doubtful.stretches, doubtful.trims, doubtful.invert) == ([0.8, 1.3, 1.6], [0.05, 0.1], True)
         assert (doubtful.tilts, doubtful.views_below) == ([], 0.95)
+    with pytest.raises(ValueError, match="no view preset 'doubt': conf/views/ holds"):
+        view_preset("doubt")
 
 
 def test_word_shape_tells_words_from_their_upside_down_readings():
