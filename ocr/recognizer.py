@@ -182,7 +182,9 @@ def view_options(cfg) -> dict:
 
 def view_preset(name: str) -> dict:
     """A preset of conf/views/ (``doubtful``) as ``Recognizer`` keywords, as ``views=NAME``
-    sets them for predict.py: ``Recognizer.load(**view_preset("doubtful"))``."""
+    sets them for predict.py: ``Recognizer.load(**view_preset("doubtful"))``. Every preset
+    is ``none`` with its own keys over it (its defaults list), merged here as Hydra would,
+    without touching the process's Hydra state (a caller may be a Hydra app)."""
     from omegaconf import OmegaConf
 
     from ocr.config import CONFIG_DIR
