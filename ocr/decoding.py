@@ -32,7 +32,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from ocr.options import check_numbers
-from ocr.text import BLANK, CTCCodec, best_path_numpy
+from ocr.text import BLANK, CTCCodec, best_path_numpy, nfc
 
 # `decode.lexicon: english`: SymSpell's English frequency list (82,765 words with their
 # counts in Google Books), shipped in the symspellpy package (MIT).
@@ -156,7 +156,7 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
     word per line, each optionally followed by whitespace and its count (a frequency
     list; a line without a count counts once), or ``english`` (see ``ENGLISH``)."""
     if not isinstance(source, (str, Path)):  # a list (also from the command line: [a,b])
-        lines = list(source)
+        lines = [nfc(str(line)) for line in source]
     else:
         path = Path(source)
         if str(source) == "english" and not path.exists():
@@ -167,7 +167,7 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
             path = Path(spec.submodule_search_locations[0]) / name
         if not path.is_file():
             raise ValueError(f"decode.lexicon: word list {path} does not exist")
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = nfc(path.read_text(encoding="utf-8")).splitlines()
     entries: list[tuple[str, float]] = []
     for number, line in enumerate(lines, 1):
         word, count = line.strip(), 1.0

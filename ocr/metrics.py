@@ -3,7 +3,8 @@
 All state is sums (edits, characters, correct words, ...), so that the reduction across
 DDP processes is a plain sum and exact. Two protocols are reported:
 
-- exact: the strings as they are (case and punctuation count);
+- exact: the strings as they are (case and punctuation count), in Unicode's composed form
+  (``ocr.text.nfc``: é typed as e + an accent is é);
 - ``*_alnum``: the scene-text benchmarks' usual "36-character" protocol: lower-case both
   strings and keep only ``[0-9a-z]``; samples whose normalised label is empty are left
   out of these figures, which are not reported at all when that leaves none (a set in
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from rapidfuzz.distance import Levenshtein
 from torchmetrics import Metric
+
+from ocr.text import nfc
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
@@ -52,6 +55,7 @@ class TextMetrics(Metric):
         """Add a batch; ``loss`` is the batch's mean loss, weighted here by its size."""
         if len(preds) != len(targets):
             raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
+        preds, targets = [nfc(p) for p in preds], [nfc(t) for t in targets]
         self._add("", preds, targets)
         pairs = [(alnum(p), alnum(t)) for p, t in zip(preds, targets)]
         pairs = [(p, t) for p, t in pairs if t]

@@ -23,6 +23,15 @@ if TYPE_CHECKING:  # torch is imported where it is used: ONNX inference runs wit
 BLANK = 0
 
 
+def nfc(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC), the one form labels, word lists and readings
+    are compared in: "é" typed as e + a combining accent (file names on macOS, some editors)
+    becomes the one character é, as keyboards and word lists mostly write it, and a letter
+    with a nukta stored as one code point (trdg's Hindi list) becomes the letter + the nukta,
+    as it is typed. Glyphs and meaning are the same either way; only the code points differ."""
+    return unicodedata.normalize("NFC", text)
+
+
 def check_alphabet(alphabet: str) -> str:
     """Return ``alphabet`` if it is usable for CTC, else raise a ValueError saying why."""
     if not isinstance(alphabet, str) or not alphabet:

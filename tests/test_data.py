@@ -128,6 +128,10 @@ def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_lang
     words_file.write_bytes(b"\xff\xfe\n")
     with pytest.raises(ValueError, match="not UTF-8"):
         alphabet_of(words_file)
+    # Words are read in composed form, as labels are: é typed as e + an accent is é; a letter
+    # with a nukta stored as one code point (trdg's Hindi list) is the letter and the nukta.
+    words_file.write_text("cafe\u0301\n\u095b\n", encoding="utf-8")
+    assert alphabet_of(words_file) == "acf\u00e9\u091c\u093c"
 
 
 def test_wordfreq_lists_keep_the_main_script_and_the_characters_seen_often():

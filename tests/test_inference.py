@@ -316,6 +316,7 @@ def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
         Decoder(codec, "dictionary", lexicon=str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="no word the alphabet can spell"):
         read_word_list(["café", "naïve"], codec)
+    assert read_word_list(["cafe\u0301"], CTCCodec("acef\u00e9")) == {"caf\u00e9": 1.0}  # composed, as labels
     english = read_word_list("english", codec)  # the default of decode.method=dictionary
     assert len(english) > 80_000 and english["the"] > english["cat"] > 0
 

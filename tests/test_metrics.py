@@ -46,6 +46,14 @@ def test_mismatched_lengths_are_an_error():
         TextMetrics().update(["a"], ["a", "b"])
 
 
+def test_texts_are_compared_in_composed_form():
+    m = TextMetrics()
+    # é as one code point and as e + a combining accent; a nukta letter both ways (Devanagari).
+    m.update(["caf\u00e9", "\u095b"], ["cafe\u0301", "\u091c\u093c"])
+    r = m.compute()
+    assert float(r["word_accuracy"]) == 1.0 and float(r["cer"]) == 0.0
+
+
 def test_a_set_in_another_script_has_no_36_character_figures():
     metrics = TextMetrics()
     metrics.update(["дом", "кот"], ["дом", "кит"])

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ocr.data.datamodule import FolderDataModule
 from ocr.data.labels import LabelFileError, read_gt_file, read_trdg_folder, screen
-from ocr.data.lmdb_store import LmdbImages
+from ocr.data.lmdb_store import LmdbImages, write_lmdb
 from ocr.data.lmdb_store import main as lmdb_convert
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -'"
@@ -47,6 +47,23 @@ def test_malformed_gt_lines_name_file_and_line(tmp_path):
         read_gt_file(tmp_path)
     with pytest.raises(LabelFileError, match="no such label file"):
         read_gt_file(tmp_path / "nowhere")
+
+
+def test_labels_are_read_in_composed_form_and_image_paths_as_written(tmp_path):
+    decomposed, composed = "cafe\u0301", "caf\u00e9"  # é typed as e + a combining accent, and as é
+    alphabet = "acef" + composed
+    root = tmp_path / "set"
+    root.mkdir()
+    word_image(root / f"{decomposed}.png")  # a file name spelt decomposed (as macOS writes names)
+    (root / "gt.txt").write_text(f"{decomposed}.png\t{decomposed}\n", encoding="utf-8")
+    entries = read_gt_file(root)
+    assert [(f, label) for f, label, _ in entries] == [(f"{decomposed}.png", composed)]
+    assert [label for _, label in screen(entries, root, alphabet, "error", 800)] == [composed]  # found, spelt
+    (root / "gt.txt").unlink()
+    shutil.move(root / f"{decomposed}.png", root / f"{decomposed}_0.png")
+    assert [label for _, label, _ in read_trdg_folder(root)] == [composed]
+    write_lmdb([(root / f"{decomposed}_0.png", decomposed)], tmp_path / "theirs.lmdb")  # written elsewhere
+    assert LmdbImages(tmp_path / "theirs.lmdb", alphabet, imgH=32, max_width=800).labels == [composed]
 
 
 def test_screen_skips_and_counts_what_cannot_be_used(gt_folder, caplog):

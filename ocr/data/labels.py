@@ -4,7 +4,8 @@ Problems that lose a sample (a missing image, a duplicate, an empty label, a lab
 long for the widest image, a path leaving the dataset's folder, characters outside the
 alphabet with ``unknown_chars=skip``) are skipped and reported in one summary; problems
 that make the file unreadable (not UTF-8, a line without a label) are errors naming the
-file and line.
+file and line. Labels are read in Unicode's composed form (``ocr.text.nfc``); image paths
+are kept as written, as the file system spells them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ocr.geometry import min_frames, output_frames
+from ocr.text import nfc
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def _pairs(path: Path, separator: str, expected: str) -> list[Entry]:
         if separator not in line:
             raise LabelFileError(f"{path}:{number}: expected {expected!r}, got {line[:80]!r}")
         file, label = line.split(separator, 1)
-        entries.append((file.strip(), label, f"{path}:{number}"))
+        entries.append((file.strip(), nfc(label), f"{path}:{number}"))
     return entries
 
 
@@ -69,7 +71,7 @@ def read_trdg_folder(root: Path) -> list[Entry]:
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and "_" in p.stem)
     if not files:
         raise LabelFileError(f"{root}: no labels.txt and no images named '<label>_<n>.<ext>'")
-    return [(p.name, p.stem.rsplit("_", 1)[0], str(p)) for p in files]
+    return [(p.name, nfc(p.stem.rsplit("_", 1)[0]), str(p)) for p in files]
 
 
 def check_folders(data) -> None:

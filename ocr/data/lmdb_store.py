@@ -21,6 +21,7 @@ from ocr.data.batching import Item
 from ocr.data.datasets import item_width, read_item
 from ocr.data.images import header_width
 from ocr.data.labels import read_labels, screen, screen_labels
+from ocr.text import nfc
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class LmdbImages(Dataset):
                 label = txn.get(f"label-{i:09d}".encode())
                 if label is None:
                     continue
-                entries.append((i, label.decode("utf-8"), f"{self.root}:label-{i:09d}"))
+                entries.append((i, nfc(label.decode("utf-8")), f"{self.root}:label-{i:09d}"))
                 widths[i] = header_width(txn.get(f"image-{i:09d}".encode()), imgH, max_width)
         env.close()
         kept = screen_labels(entries, str(self.root), alphabet, unknown_chars, max_width)

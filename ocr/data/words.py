@@ -16,6 +16,7 @@ import numpy as np
 
 from ocr.data.trdg_compat import trdg_folder
 from ocr.geometry import label_width, min_width
+from ocr.text import nfc
 
 log = logging.getLogger(__name__)
 
@@ -73,24 +74,24 @@ def wordfreq_words(language: str) -> list[str]:
 
 
 def read_words(words_file: str | Path | None) -> list[str]:
-    """The lines of a word list (or ``wordfreq_words`` for ``wordfreq:<lang>``); lines
-    that are not UTF-8 are left out and named in a warning (trdg's Hindi list has one), a
-    file with no UTF-8 line is refused."""
+    """The lines of a word list (or ``wordfreq_words`` for ``wordfreq:<lang>``) in Unicode's
+    composed form (``nfc``, as labels are read); lines that are not UTF-8 are left out and
+    named in a warning (trdg's Hindi list has one), a file with no UTF-8 line is refused."""
     if str(words_file).startswith("wordfreq:"):
-        return wordfreq_words(str(words_file)[len("wordfreq:") :])
+        return [nfc(word) for word in wordfreq_words(str(words_file)[len("wordfreq:") :])]
     path = words_path(words_file)
     try:
         data = path.read_bytes().removeprefix(codecs.BOM_UTF8)  # trdg's Chinese list starts with one
     except FileNotFoundError:
         raise FileNotFoundError(f"data.words_file: no such file {path}") from None
     try:
-        return data.decode("utf-8").splitlines()
+        return nfc(data.decode("utf-8")).splitlines()
     except UnicodeDecodeError:  # line by line: keep the others
         pass
     lines, bad = [], []
     for number, line in enumerate(data.splitlines(), 1):
         try:
-            lines.append(line.decode("utf-8"))
+            lines.append(nfc(line.decode("utf-8")))
         except UnicodeDecodeError:
             bad.append(number)
     if bad and not lines:
