@@ -151,10 +151,11 @@ def blank_frames(views: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return stacked.reshape(-1, frames, classes)
 
 
-def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str, float]:
+def read_word_list(source: str | Path | list[str], codec: CTCCodec, key: str = "decode.lexicon") -> dict[str, float]:
     """Words the alphabet can spell and their counts: from a list, or from a file of one
     word per line, each optionally followed by whitespace and its count (a frequency
-    list; a line without a count counts once), or ``english`` (see ``ENGLISH``)."""
+    list; a line without a count counts once), or ``english`` (see ``ENGLISH``). Errors
+    name the option ``key``."""
     if not isinstance(source, (str, Path)):  # a list (also from the command line: [a,b])
         lines = [nfc(str(line)) for line in source]
     else:
@@ -163,10 +164,10 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
             package, name = ENGLISH
             spec = importlib.util.find_spec(package)
             if spec is None or not spec.submodule_search_locations:
-                raise ValueError(f"decode.lexicon=english needs the {package} package: pip install {package}")
+                raise ValueError(f"{key}=english needs the {package} package: pip install {package}")
             path = Path(spec.submodule_search_locations[0]) / name
         if not path.is_file():
-            raise ValueError(f"decode.lexicon: word list {path} does not exist")
+            raise ValueError(f"{key}: word list {path} does not exist")
         lines = nfc(path.read_text(encoding="utf-8")).splitlines()
     entries: list[tuple[str, float]] = []
     for number, line in enumerate(lines, 1):
@@ -178,7 +179,7 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
             except ValueError:  # no count: the whole line is the word (or words)
                 pass
         if count <= 0 or not math.isfinite(count):
-            raise ValueError(f"decode.lexicon {source}, line {number}: {line!r}: a count must be a positive number")
+            raise ValueError(f"{key} {source}, line {number}: {line!r}: a count must be a positive number")
         if word:
             entries.append((word, count))
     # One look at all the words' letters: most lists are spelt whole, and a look per word
@@ -189,7 +190,7 @@ def read_word_list(source: str | Path | list[str], codec: CTCCodec) -> dict[str,
         if spelt_whole or not codec.unknown_chars(word):
             counts[word] = counts.get(word, 0.0) + count
     if not counts:
-        raise NothingSpelled(f"decode.lexicon {source}: no word the alphabet can spell")
+        raise NothingSpelled(f"{key} {source}: no word the alphabet can spell")
     return counts
 
 

@@ -29,7 +29,7 @@ from ocr.data.fonts import (
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
-from ocr.data.words import Texts, alphabet_of, load_vocabulary, split_vocabulary, words_path
+from ocr.data.words import Texts, alphabet_of, frequency_weights, load_vocabulary, split_vocabulary, words_path
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
@@ -211,6 +211,26 @@ def test_word_lengths_weight_the_drawn_words():
         Texts(words, 5, seed=0, lengths=[1])  # no one-letter word
 
 
+def test_common_words_are_drawn_as_often_as_their_frequency_list_says(tmp_path):
+    (tmp_path / "counts.txt").write_text("the 900\nThe 100\nhotel 100\nzygote 1\n", encoding="utf-8")
+    words = ["the", "hotel", "zygote", "xylem"]  # xylem is not listed: it counts as the rarest
+    weights = frequency_weights(words, str(tmp_path / "counts.txt"), 0.5, "abcdefghijklmnopqrstuvwxyz")
+    assert weights.tolist() == [1000**0.5, 100**0.5, 1.0, 1.0]  # cases added up (with or without capitals)
+    assert frequency_weights(words, str(tmp_path / "counts.txt"), 0.0, "ehlotxyzgm").tolist() == [1.0] * 4
+    drawn = Counter(Texts(words, 4000, seed=0, weights=weights))
+    shares = np.array([drawn[w] for w in words]) / 4000
+    assert np.abs(shares - weights / weights.sum()).max() < 0.03
+    assert Texts(words, 10, 5, weights=weights).recipe() != Texts(words, 10, 5).recipe()  # another store
+    sets = SynthSets("abcdefghijklmnopqrstuvwxyz", tmp_path, word_frequencies=str(tmp_path / "counts.txt"))
+    assert Counter(sets.draw(words, 4000, 0)) == drawn  # data.word_frequencies, data.frequency_exponent: 0.5
+    with pytest.raises(ValueError, match="data.frequency_exponent must be >= 0, got -1.0"):
+        frequency_weights(words, str(tmp_path / "counts.txt"), -1.0, "abc")
+    with pytest.raises(ValueError, match="data.word_frequencies: word list .*missing.txt does not exist"):
+        frequency_weights(words, str(tmp_path / "missing.txt"), 0.5, "abc")
+    english = frequency_weights(["the", "hotel", "abacination"], "english", 0.5, "abcdefghijklmnopqrstuvwxyz")
+    assert english[0] > english[1] > english[2] > 0  # SymSpell's list: "abacination" is not in it
+
+
 def test_texts_are_drawn_per_image_whatever_the_set_size():
     """Text ``i`` depends on the seed and ``i`` alone: a ten-million-image set draws its
     texts as they are rendered, and its first ones are a small set's; widths for batching
@@ -222,6 +242,7 @@ def test_texts_are_drawn_per_image_whatever_the_set_size():
         {"lengths": [1, 3, 0, 0, 0, 0, 0, 1]},
         {"mix": {"words": 0.5, "numbers": 0.2, "punctuated": 0.3}, "case": {"lower": 1, "upper": 1}},
         {"line_words": (1, 4), "max_line_length": 12, "mix": {"words": 1.0, "alphanumeric": 0.5}},
+        {"lengths": [1, 3, 0, 0, 0, 0, 0, 1], "weights": np.arange(1.0, len(words) + 1)},
     ]
     for recipe in recipes:
         large = Texts(words, 10**7, 5, alphabet=alphabet, **recipe)

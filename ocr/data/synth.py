@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ocr.data.fonts import resolve_capitals, resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
-from ocr.data.words import Texts, load_vocabulary, split_vocabulary
+from ocr.data.words import Texts, frequency_weights, load_vocabulary, split_vocabulary
 from ocr.options import check_number
 from ocr.text import check_alphabet
 
@@ -50,6 +50,8 @@ class SynthSets:
         texts: dict[str, float] | None = None,
         case: dict[str, float] | None = None,
         word_lengths: list[float] | None = None,
+        word_frequencies: str | None = None,
+        frequency_exponent: float = 0.5,
         render_workers: int = 0,
         stream: bool = False,
         fresh: bool = False,
@@ -70,6 +72,7 @@ class SynthSets:
         self.fonts, self.capitals, self.font_draw = fonts, bool(capitals), font_draw
         self.style = Style(**(style or {}))
         self.texts, self.case, self.word_lengths = texts, case, word_lengths
+        self.word_frequencies, self.frequency_exponent = word_frequencies, frequency_exponent
         self.render_workers, self.stream, self.fresh = render_workers, bool(stream), bool(fresh)
         if self.fresh and not self.stream:
             raise ValueError("data.fresh=true draws new looks as the loader renders: it needs data.stream=true")
@@ -123,6 +126,9 @@ class SynthSets:
             self.line_words,
             self.max_line_length,
             self.line_separator,
+            frequency_weights(words, self.word_frequencies, self.frequency_exponent, self.alphabet)
+            if self.word_frequencies
+            else None,
         )
 
     def folder(self, split: str) -> Path:

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ocr.data.trdg_compat import trdg_folder
+from ocr.decoding import read_word_list
 from ocr.geometry import label_width, min_width
-from ocr.text import nfc
+from ocr.options import check_number
+from ocr.text import CTCCodec, nfc
 
 log = logging.getLogger(__name__)
 
@@ -140,29 +142,53 @@ def split_vocabulary(words: list[str], test_count: int, seed: int) -> tuple[list
     return shuffled[test_count:], shuffled[:test_count]
 
 
-def draw_word_indices(words: list[str], count: int, seed: int, lengths: list[float] | None = None) -> np.ndarray:
+def frequency_weights(words: list[str], source: str, exponent: float, alphabet: str) -> np.ndarray:
+    """Each word's weight for drawing: its count in the frequency list ``source`` (a file
+    of ``word count`` lines, or ``english``: see ``ocr.decoding.read_word_list``), cases
+    added up, to the power ``exponent``; a word the list lacks counts as its rarest word."""
+    check_number("data.frequency_exponent", exponent, float, minimum=0)
+    counts: dict[str, float] = {}
+    cased = CTCCodec("".join(dict.fromkeys(alphabet + alphabet.lower() + alphabet.upper())))  # "The" counts for "the"
+    for word, count in read_word_list(source, cased, key="data.word_frequencies").items():
+        counts[word.lower()] = counts.get(word.lower(), 0.0) + count
+    rarest = min(counts.values())
+    return np.array([counts.get(word.lower(), rarest) for word in words], dtype=np.float64) ** exponent
+
+
+def draw_word_indices(
+    words: list[str], count: int, seed: int, lengths: list[float] | None = None, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Indices into ``words`` of the words of ``count`` images: all distinct while the
     vocabulary lasts, then each word again in a fresh order (so that no word appears
-    twice more than another). Image ``i``'s word depends on ``seed`` and ``i`` alone: the
-    first images of a larger set are those of a smaller one.
+    twice more than another), or, with ``weights`` (one per word), each drawn with a
+    probability in proportion to its weight. Image ``i``'s word depends on ``seed`` and
+    ``i`` alone: the first images of a larger set are those of a smaller one.
 
     ``lengths``: weights of word lengths 1, 2, 3, ... (a dictionary holds mostly long
     words, running text and signs mostly short ones). Each image draws a length by these
-    weights (among the lengths the vocabulary has), then the next word of that length.
+    weights (among the lengths the vocabulary has), then a word of that length.
     """
     if not lengths:
-        return _cycled(len(words), count, np.random.default_rng([seed, 0]))
+        return _drawn(len(words), count, np.random.default_rng([seed, 0]), weights)
     word_lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     sizes = [n for n in range(1, len(lengths) + 1) if lengths[n - 1] > 0 and (word_lengths == n).any()]
     if not sizes:
         raise ValueError(f"data.word_lengths {lengths} gives no weight to a length the vocabulary has")
-    weights = np.array([lengths[n - 1] for n in sizes], dtype=np.float64)
-    picks = np.random.default_rng([seed, 1]).choice(len(sizes), size=count, p=weights / weights.sum())
+    by_length = np.array([lengths[n - 1] for n in sizes], dtype=np.float64)
+    picks = np.random.default_rng([seed, 1]).choice(len(sizes), size=count, p=by_length / by_length.sum())
     drawn = np.empty(count, dtype=np.int32)
     for k, n in enumerate(sizes):
         images, of_length = np.flatnonzero(picks == k), np.flatnonzero(word_lengths == n)
-        drawn[images] = of_length[_cycled(len(of_length), len(images), np.random.default_rng([seed, 2, n]))]
+        rng = np.random.default_rng([seed, 2, n])
+        drawn[images] = of_length[_drawn(len(of_length), len(images), rng, None if weights is None else weights[of_length])]
     return drawn
+
+
+def _drawn(n: int, count: int, rng: np.random.Generator, weights: np.ndarray | None) -> np.ndarray:
+    """``count`` indices of ``range(n)``: cycled (each alike), or drawn by ``weights``."""
+    if weights is None:
+        return _cycled(n, count, rng)
+    return rng.choice(n, size=count, p=weights / weights.sum()).astype(np.int32)
 
 
 def _cycled(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -243,7 +269,7 @@ class Texts(Sequence):
     images are rendered (and the first texts of a large set are those of a small one).
 
     The words are drawn up front as indices (:func:`draw_word_indices`, 4 bytes an
-    image); ``mix`` turns image ``i``'s word into another text (:func:`mixed_text`, from
+    image; ``weights``, one per word, make common words more often drawn); ``mix`` turns image ``i``'s word into another text (:func:`mixed_text`, from
     ``case`` and the ``alphabet``); ``line_words`` (min, max) above one joins that many
     words, drawn for each image, by ``separator`` (a space; nothing for scripts written
     without spaces), cut back to whole words within ``max_line_length`` characters (one
@@ -262,6 +288,7 @@ class Texts(Sequence):
         line_words: tuple[int, int] = (1, 1),
         max_line_length: int = 100,
         separator: str = " ",
+        weights: np.ndarray | None = None,
     ):
         low, high = line_words
         if not 1 <= low <= high <= 100:
@@ -272,8 +299,8 @@ class Texts(Sequence):
         self.words, self.count, self.seed, self.lengths = words, count, seed, lengths
         self.mix, self.case, self.allowed = mix, case or {"as_is": 1.0}, set(alphabet)
         self.low, self.slots, self.max_line_length = low, high, max_line_length
-        self.separator = separator
-        self.indices = draw_word_indices(words, count * high, seed, lengths)  # words of image i: i * high, ...
+        self.separator, self.weights = separator, weights
+        self.indices = draw_word_indices(words, count * high, seed, lengths, weights)  # words of image i: i * high, ...
         if high > 1:  # how many of its slots each line takes
             self.line_words = np.random.default_rng([seed, 3]).integers(low, high + 1, size=count, dtype=np.int8)
 
@@ -326,4 +353,5 @@ class Texts(Sequence):
             "max_line_length": self.max_line_length if self.slots > 1 else None,
             # The default space adds no entry: stores rendered before the option keep their keys.
             **({"separator": self.separator} if self.slots > 1 and self.separator != " " else {}),
+            **({"weights": hashlib.sha256(self.weights.tobytes()).hexdigest()} if self.weights is not None else {}),
         }
