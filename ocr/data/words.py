@@ -179,8 +179,8 @@ def draw_word_indices(
     drawn = np.empty(count, dtype=np.int32)
     for k, n in enumerate(sizes):
         images, of_length = np.flatnonzero(picks == k), np.flatnonzero(word_lengths == n)
-        rng = np.random.default_rng([seed, 2, n])
-        drawn[images] = of_length[_drawn(len(of_length), len(images), rng, None if weights is None else weights[of_length])]
+        rng, own = np.random.default_rng([seed, 2, n]), None if weights is None else weights[of_length]
+        drawn[images] = of_length[_drawn(len(of_length), len(images), rng, own)]
     return drawn
 
 
@@ -269,11 +269,11 @@ class Texts(Sequence):
     images are rendered (and the first texts of a large set are those of a small one).
 
     The words are drawn up front as indices (:func:`draw_word_indices`, 4 bytes an
-    image; ``weights``, one per word, make common words more often drawn); ``mix`` turns image ``i``'s word into another text (:func:`mixed_text`, from
-    ``case`` and the ``alphabet``); ``line_words`` (min, max) above one joins that many
-    words, drawn for each image, by ``separator`` (a space; nothing for scripts written
-    without spaces), cut back to whole words within ``max_line_length`` characters (one
-    word at least).
+    image; ``weights``, one per word, draw common words more often); ``mix`` turns image
+    ``i``'s word into another text (:func:`mixed_text`, from ``case`` and the
+    ``alphabet``); ``line_words`` (min, max) above one joins that many words, drawn for
+    each image, by ``separator`` (a space; nothing for scripts written without spaces),
+    cut back to whole words within ``max_line_length`` characters (one word at least).
     """
 
     def __init__(
