@@ -2,7 +2,7 @@
 # Builds .gpu/ (git-ignored): what benchmarks/gpu_session.sh needs on a GPU machine without
 # network access that has Python 3.12, torch, lightning, torchvision, pillow, numpy and
 # opencv (see docs/gpu.md). It stays small enough to copy (under 64 MiB):
-#   .gpu/whl   wheels for hydra-core, omegaconf, antlr4 (built here), rapidfuzz, uharfbuzz (cp312) and
+#   .gpu/whl   wheels for hydra-core, omegaconf, symspellpy, antlr4 (built here), rapidfuzz, uharfbuzz (cp312) and
 #              the font_* packages of experiment=english (~8 MB)
 #   .gpu/site  trdg without its fonts (code, dicts/en.txt, images; ~6 MB)
 #   .gpu/fonts.tar.xz  every other font experiment=english_fonts draws (`make english-fonts`
@@ -23,7 +23,9 @@ rm -rf .gpu && mkdir -p .gpu/whl .gpu/site
 cp -r data/photos/debian .gpu/photos
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 
-"$PY" -m pip download -q --no-deps -d .gpu/whl "hydra-core==$(version hydra-core)" "omegaconf==$(version omegaconf)"
+# symspellpy for its English word frequencies (experiment=english_fonts draws its words by them).
+"$PY" -m pip download -q --no-deps -d .gpu/whl "hydra-core==$(version hydra-core)" "omegaconf==$(version omegaconf)" \
+    "symspellpy==$(version symspellpy)"
 "$PY" -m pip wheel -q --no-deps -w .gpu/whl "antlr4-python3-runtime==$(version antlr4-python3-runtime)"
 "$PY" -m pip download -q --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
     --platform manylinux_2_28_x86_64 -d .gpu/whl rapidfuzz "uharfbuzz==$(version uharfbuzz)"
