@@ -29,7 +29,15 @@ from ocr.data.fonts import (
 from ocr.data.images import pad_batch
 from ocr.data.render import RenderJob, Style, render_store, render_word
 from ocr.data.synth import SynthSets
-from ocr.data.words import Texts, alphabet_of, frequency_weights, load_vocabulary, split_vocabulary, words_path
+from ocr.data.words import (
+    Texts,
+    alphabet_of,
+    frequency_weights,
+    load_vocabulary,
+    split_vocabulary,
+    word_counts,
+    words_path,
+)
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
 from .conftest import SEED_ALPHABET
@@ -214,9 +222,10 @@ def test_word_lengths_weight_the_drawn_words():
 def test_common_words_are_drawn_as_often_as_their_frequency_list_says(tmp_path):
     (tmp_path / "counts.txt").write_text("the 900\nThe 100\nhotel 100\nzygote 1\n", encoding="utf-8")
     words = ["the", "hotel", "zygote", "xylem"]  # xylem is not listed: it counts as the rarest
-    weights = frequency_weights(words, str(tmp_path / "counts.txt"), 0.5, "abcdefghijklmnopqrstuvwxyz")
+    counts = word_counts(str(tmp_path / "counts.txt"), "abcdefghijklmnopqrstuvwxyz")
+    weights = frequency_weights(words, counts, 0.5)
     assert weights.tolist() == [1000**0.5, 100**0.5, 1.0, 1.0]  # cases added up (with or without capitals)
-    assert frequency_weights(words, str(tmp_path / "counts.txt"), 0.0, "ehlotxyzgm").tolist() == [1.0] * 4
+    assert frequency_weights(words, counts, 0.0).tolist() == [1.0] * 4
     drawn = Counter(Texts(words, 4000, seed=0, weights=weights))
     shares = np.array([drawn[w] for w in words]) / 4000
     assert np.abs(shares - weights / weights.sum()).max() < 0.03
@@ -224,10 +233,11 @@ def test_common_words_are_drawn_as_often_as_their_frequency_list_says(tmp_path):
     sets = SynthSets("abcdefghijklmnopqrstuvwxyz", tmp_path, word_frequencies=str(tmp_path / "counts.txt"))
     assert Counter(sets.draw(words, 4000, 0)) == drawn  # data.word_frequencies, data.frequency_exponent: 0.5
     with pytest.raises(ValueError, match="data.frequency_exponent must be >= 0, got -1.0"):
-        frequency_weights(words, str(tmp_path / "counts.txt"), -1.0, "abc")
+        SynthSets("abc", tmp_path, word_frequencies=str(tmp_path / "counts.txt"), frequency_exponent=-1.0)
     with pytest.raises(ValueError, match="data.word_frequencies: word list .*missing.txt does not exist"):
-        frequency_weights(words, str(tmp_path / "missing.txt"), 0.5, "abc")
-    english = frequency_weights(["the", "hotel", "abacination"], "english", 0.5, "abcdefghijklmnopqrstuvwxyz")
+        word_counts(str(tmp_path / "missing.txt"), "abc")
+    english_counts = word_counts("english", "abcdefghijklmnopqrstuvwxyz")
+    english = frequency_weights(["the", "hotel", "abacination"], english_counts, 0.5)
     assert english[0] > english[1] > english[2] > 0  # SymSpell's list: "abacination" is not in it
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+from functools import cached_property
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from ocr.data.fonts import resolve_capitals, resolve_fonts
 from ocr.data.render import RenderJob, Style, render_stores, start_rendering
-from ocr.data.words import Texts, frequency_weights, load_vocabulary, split_vocabulary
+from ocr.data.words import Texts, frequency_weights, load_vocabulary, split_vocabulary, word_counts
 from ocr.options import check_number
 from ocr.text import check_alphabet
 
@@ -64,6 +65,7 @@ class SynthSets:
         check_number("data.max_word_length", max_word_length, int, minimum=1)
         check_number("data.render_workers", render_workers, int, minimum=0)
         check_number("data.max_line_length", max_line_length, int, minimum=1)
+        check_number("data.frequency_exponent", frequency_exponent, float, minimum=0)
         self.alphabet = check_alphabet(alphabet)
         self.cache_dir = Path(cache_dir)
         self.imgH, self.max_width, self.seed = imgH, max_width, seed
@@ -126,10 +128,13 @@ class SynthSets:
             self.line_words,
             self.max_line_length,
             self.line_separator,
-            frequency_weights(words, self.word_frequencies, self.frequency_exponent, self.alphabet)
-            if self.word_frequencies
-            else None,
+            None if self.word_counts is None else frequency_weights(words, self.word_counts, self.frequency_exponent),
         )
+
+    @cached_property
+    def word_counts(self) -> dict[str, float] | None:
+        """``data.word_frequencies``' counts, read once for the training and the test words."""
+        return word_counts(self.word_frequencies, self.alphabet) if self.word_frequencies else None
 
     def folder(self, split: str) -> Path:
         return self.cache_dir / f"synth-{split}-{self.jobs()[split].key()}"

@@ -17,7 +17,6 @@ import numpy as np
 from ocr.data.trdg_compat import trdg_folder
 from ocr.decoding import read_word_list
 from ocr.geometry import label_width, min_width
-from ocr.options import check_number
 from ocr.text import CTCCodec, nfc
 
 log = logging.getLogger(__name__)
@@ -142,15 +141,19 @@ def split_vocabulary(words: list[str], test_count: int, seed: int) -> tuple[list
     return shuffled[test_count:], shuffled[:test_count]
 
 
-def frequency_weights(words: list[str], source: str, exponent: float, alphabet: str) -> np.ndarray:
-    """Each word's weight for drawing: its count in the frequency list ``source`` (a file
-    of ``word count`` lines, or ``english``: see ``ocr.decoding.read_word_list``), cases
-    added up, to the power ``exponent``; a word the list lacks counts as its rarest word."""
-    check_number("data.frequency_exponent", exponent, float, minimum=0)
+def word_counts(source: str, alphabet: str) -> dict[str, float]:
+    """The counts of the frequency list ``source`` (a file of ``word count`` lines, or
+    ``english``: see ``ocr.decoding.read_word_list``) by lower-case word, cases added up."""
     counts: dict[str, float] = {}
     cased = CTCCodec("".join(dict.fromkeys(alphabet + alphabet.lower() + alphabet.upper())))  # "The" counts for "the"
     for word, count in read_word_list(source, cased, key="data.word_frequencies").items():
         counts[word.lower()] = counts.get(word.lower(), 0.0) + count
+    return counts
+
+
+def frequency_weights(words: list[str], counts: dict[str, float], exponent: float) -> np.ndarray:
+    """Each word's weight for drawing: its count (``word_counts``) to the power
+    ``exponent``; a word the list lacks counts as its rarest word."""
     rarest = min(counts.values())
     return np.array([counts.get(word.lower(), rarest) for word in words], dtype=np.float64) ** exponent
 
