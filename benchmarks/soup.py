@@ -8,9 +8,9 @@ labelled images that are not test data: the real images their runs held out (``d
 The candidates (runs of one network trained from one starting model; with held-out images,
 of one held-out split) are scored alone and ranked; then, best first, each is kept if
 averaging it in improves the average's score: the CER, or ``words``: greedy word accuracy
-on [0-9a-z] (``ocr/metrics.py``). Writes the average (float16, as ``python export.py
-'ckpt_path=[...]' format=fp16``) and prints each step; figures go to docs/ with the machine
-and commit.
+on [0-9a-z] (``ocr/metrics.py``), read in float32. Writes the average (float16, as
+``python export.py 'ckpt_path=[...]' format=fp16``) and prints each step; figures go to
+docs/ with the machine and commit.
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ def main() -> None:
     datamodule, sets = choice_sets(model_from_checkpoint(args.checkpoints[0]), args.root, args.cache_dir)
 
     def scores(path: Path) -> dict[str, float]:
-        """Pooled metrics of the checkpoint on the sets, read upright as in training."""
-        reader = Recognizer.from_model(model_from_checkpoint(path), "cpu", vertical=None)
+        """Pooled metrics of the checkpoint on the sets, read upright as in training and in
+        float32, as a CPU reads the shipped models' ONNX exports (bf16 autocast, where the CPU
+        has it, moved the real training sets' words by 9 crops of 6,725: the size of a step)."""
+        reader = Recognizer.from_model(model_from_checkpoint(path), "cpu", "32", vertical=None)
         return score(reader, sets, lambda d: datamodule.loader(d, train=False, sharded=False), progress=False).summary
 
     def loss(result: dict[str, float]) -> float:
