@@ -75,7 +75,8 @@ def main() -> None:
     def scores(path: Path) -> dict[str, float]:
         """Pooled metrics of the checkpoint on the sets, read upright as in training and in
         float32, as a CPU reads the shipped models' ONNX exports (bf16 autocast, where the CPU
-        has it, moved the real training sets' words by 9 crops of 6,725: the size of a step)."""
+        has it, moved the shipped english's words on the real training sets by 6 crops of
+        6,725, as much as a step: docs/experiments.md)."""
         reader = Recognizer.from_model(model_from_checkpoint(path), "cpu", "32", vertical=None)
         return score(reader, sets, lambda d: datamodule.loader(d, train=False, sharded=False), progress=False).summary
 

@@ -182,8 +182,8 @@ def draw_word_indices(
     drawn = np.empty(count, dtype=np.int32)
     for k, n in enumerate(sizes):
         images, of_length = np.flatnonzero(picks == k), np.flatnonzero(word_lengths == n)
-        rng, own = np.random.default_rng([seed, 2, n]), None if weights is None else weights[of_length]
-        drawn[images] = of_length[_drawn(len(of_length), len(images), rng, own)]
+        own = None if weights is None else weights[of_length]
+        drawn[images] = of_length[_drawn(len(of_length), len(images), np.random.default_rng([seed, 2, n]), own)]
     return drawn
 
 
