@@ -1,5 +1,6 @@
-"""At the end of a sweep (``train.py -m`` or ``evaluate.py -m``): every job's overrides and
-final metrics in one table, printed and written to ``multirun_summary.csv``."""
+"""Hydra callbacks of a sweep (``train.py -m`` or ``evaluate.py -m``): its folder resolved as a
+single run's is, and at its end every job's overrides and final metrics in one table, printed
+and written to ``multirun_summary.csv``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,6 +36,19 @@ def job_row(folder: Path, excluded: set[str]) -> dict[str, str] | None:
     summary = figures.get("summary") or {k: v for k, v in figures.items() if isinstance(v, (int, float))}
     values = {**{f"test/{k}": v for k, v in summary.items()}, **figures.get("validation", {})}
     return {"overrides": " ".join(overrides), **{k: values.get(k, "") for k in COLUMNS}}
+
+
+class SweepConfig(Callback):
+    """Install the sweep's config as Hydra's own before the sweeper reads its folder.
+
+    ``hydra.sweep.dir`` lies under ``paths.root_dir``, the working directory as
+    ``${hydra:runtime.cwd}``, which Hydra 1.3 resolves for a single run but not for a sweep's
+    folder ("HydraConfig was not set"). Each job then installs its own config, as before.
+    Hydra's pull request 3439 (merged 2026-09) does the same; hydra-core 1.3 lacks it.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)
 
 
 class SweepSummary(Callback):

@@ -38,9 +38,10 @@ def train_cfg(tmp_path, cache_dir):
 
 
 def run_entry_point(
-    script: str, *args: str, timeout: int = 600, env: dict | None = None
+    script: str, *args: str, timeout: int = 600, env: dict | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess:
-    """Run ``python script args`` from the project root as a user would; fail with its output.
+    """Run ``python script args`` from the project root (or ``cwd``) as a user would; fail
+    with its output.
 
     It runs in its own process group, so that a timeout also ends the processes it
     started (DDP ranks, DataLoader workers).
@@ -48,7 +49,7 @@ def run_entry_point(
     command = [sys.executable, str(ROOT / script), *args]
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -40,7 +40,7 @@ from ocr.data.words import (
 )
 from ocr.geometry import MARGIN, label_width, min_frames, output_frames
 
-from .conftest import SEED_ALPHABET
+from .conftest import ALPHABET, SEED_ALPHABET
 
 ROBOTO = str(trdg_fonts_dir() / "Roboto-Regular.ttf")
 
@@ -118,6 +118,10 @@ def test_vocabulary_keeps_only_spellable_words_and_never_alters_them(tmp_path):
         load_vocabulary(tmp_path / "missing.txt", "abc")
     words_file.write_text("cat\nbird\n", encoding="utf-8")  # an edited file is read again
     assert load_vocabulary(words_file, "abcdefghijklmnopqrstuvwxyz") == ["bird", "cat"]
+    # Too few words to hold a fifth out for the test images: said, not a division by zero.
+    sets = SynthSets(ALPHABET, str(tmp_path / "cache"), count=20, test_count=4, words_file=words_file)
+    with pytest.raises(ValueError, match=r"words\.txt: 2 words .* at least 5"):
+        sets.jobs()
 
 
 def test_an_alphabet_is_read_from_its_word_list_and_trdg_lists_are_named_by_language(tmp_path, train_cfg):

@@ -282,15 +282,11 @@ def test_evaluate_refuses_a_missing_or_corrupt_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_names_each_job_by_its_overrides_and_sums_them_up(tmp_path, cache_dir):
-    sweep = tmp_path / "sweep"
+    # As the README types it, in a folder of its own: the sweep's folder is the default one.
     result = run_entry_point(
-        "train.py",
-        "-m",
-        "debug=tiny",
-        f"paths.cache_dir={cache_dir}",
-        "model.nHidden=16,24",
-        f"hydra.sweep.dir={sweep}",
+        "train.py", "-m", "debug=tiny", f"paths.cache_dir={cache_dir}", "model.nHidden=16,24", cwd=tmp_path
     )
+    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     for hidden in (16, 24):
         job = sweep / f"debug=tiny,model.nHidden={hidden}"
         assert load_checkpoint(job / "checkpoints" / "last.ckpt")["hyper_parameters"]["nHidden"] == hidden

@@ -95,9 +95,13 @@ class SynthSets:
         """The two rendered sets, ``train`` and ``test``."""
         if self._jobs is None:
             vocabulary = load_vocabulary(self.words_file, self.alphabet, self.max_word_length)
-            train_words, test_words = split_vocabulary(
-                vocabulary, min(self.test_count, len(vocabulary) // 5), self.seed
-            )
+            held_out = min(self.test_count, len(vocabulary) // 5)
+            if held_out == 0:
+                raise ValueError(
+                    f"data.words_file={self.words_file}: {len(vocabulary)} words the alphabet can spell; the test "
+                    "images' words are a fifth of them, held out of training, so it needs at least 5"
+                )
+            train_words, test_words = split_vocabulary(vocabulary, held_out, self.seed)
             fonts = resolve_fonts(self.fonts, self.alphabet)
             capitals = resolve_capitals(self.fonts, self.alphabet) if self.capitals else ()
             common = dict(fonts=fonts, capitals=capitals, font_draw=self.font_draw, style=self.style)
