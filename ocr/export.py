@@ -154,8 +154,12 @@ def calibration_images(model, inputs, count: int, cache_dir: str | Path) -> list
 
 def export_torchscript(model, path: str | Path) -> Path:
     path = Path(path)
-    scripted = torch.jit.script(UInt8Model(model.model.float().eval()).eval())
-    torch.jit.save(scripted, str(path), _extra_files={k: v.encode() for k, v in metadata(model).items()})
+    with warnings.catch_warnings():
+        # PyTorch now deprecates TorchScript for torch.export; its files still load
+        # and read (docs/reading.md#exports says so): the warning is not the user's to act on.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+` is deprecated.*", category=FutureWarning)
+        scripted = torch.jit.script(UInt8Model(model.model.float().eval()).eval())
+        torch.jit.save(scripted, str(path), _extra_files={k: v.encode() for k, v in metadata(model).items()})
     return path
 
 

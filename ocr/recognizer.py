@@ -287,10 +287,14 @@ class Recognizer:
             backend = OnnxBackend(path)
             return cls(backend, CTCCodec(backend.metadata["alphabet"]), int(backend.metadata["imgH"]), **kwargs)
         if path.suffix == ".ts":
+            import warnings
+
             import torch
 
             extra = {"alphabet": "", "imgH": "", "widths": ""}
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():  # TorchScript's deprecation: see ocr/export.py
+                warnings.filterwarnings("ignore", message=r".*jit\.load` is deprecated.*", category=FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             return cls(
                 TorchBackend(module, device, precision, takes_widths=bool(extra["widths"])),
                 CTCCodec(extra["alphabet"].decode()),

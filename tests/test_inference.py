@@ -5,6 +5,7 @@ import json
 import math
 import pickle
 import string
+import warnings
 from pathlib import Path
 
 import cv2
@@ -319,6 +320,13 @@ def test_word_lists_read_counts_and_say_what_is_wrong(tmp_path):
     assert read_word_list(["cafe\u0301"], CTCCodec("acef\u00e9")) == {"caf\u00e9": 1.0}  # composed, as labels
     english = read_word_list("english", codec)  # the default of decode.method=dictionary
     assert len(english) > 80_000 and english["the"] > english["cat"] > 0
+
+
+def test_torchscript_files_export_and_load_without_pytorch_s_deprecation_warning(checkpoint, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # torch.jit's warning, seen by every user
+        path = export_torchscript(model_from_checkpoint(checkpoint), tmp_path / "m.ts")
+        assert Recognizer.load(path, precision="32").read([np.full((32, 40), 255, np.uint8)])
 
 
 @pytest.mark.parametrize("head_norm", [False, True])
