@@ -209,7 +209,10 @@ def resolve_fonts(fonts: list[str] | None, alphabet: str) -> tuple[str, ...]:
             )
         problems = font_problems(path, alphabet)
         if problems:
-            raise ValueError(f"font {path} cannot render the alphabet: it {' and '.join(problems)}")
+            raise ValueError(
+                f"font {path} cannot render the alphabet: it {' and '.join(problems)} (data.fonts names the fonts; "
+                "[matplotlib]: DejaVu's, which draw Latin, Greek, Cyrillic and Arabic)"
+            )
         resolved.append(str(path))
     return tuple(dict.fromkeys(resolved))
 
