@@ -95,21 +95,45 @@ def did_you_mean(key: str, config_name: str) -> str | None:
 def task(function: Callable) -> Callable:
     """Wrap an entry point's task: a user's mistake is reported by ``report`` (before
     Hydra would print its own lines), and if the task fails before writing anything of
-    its own, the run folder Hydra made for it (config, log) is removed."""
+    its own, the run folder Hydra made for it (config, log) is removed. A job of a sweep
+    that fails is said and recorded in its folder instead, and the sweep goes on: its
+    summary names the job and ends the sweep with status 1 (``ocr.sweep.SweepSummary``)."""
 
     @functools.wraps(function)
     def wrapped(cfg):
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
         quiet_lightning()
         try:
             return function(cfg)
         except Exception as err:
+            hydra, full = HydraConfig.get(), os.environ.get("OCR_FULL_ERROR") == "1"
+            if hydra.mode == RunMode.MULTIRUN:
+                record_failure(err, hydra.job.config_name, Path(hydra.runtime.output_dir), full)
+                return None
             remove_empty_run_folder()
-            report(err, HydraConfig.get().job.config_name, os.environ.get("OCR_FULL_ERROR") == "1")
+            report(err, hydra.job.config_name, full)
             raise
 
     return wrapped
+
+
+def record_failure(err: Exception, config_name: str, folder: Path, full: bool) -> None:
+    """Print why a sweep's job failed (a user's mistake in a line, anything else with its
+    traceback) and write it to the job's folder, where the sweep's summary finds it."""
+    import traceback
+
+    from ocr.sweep import FAILED
+
+    message = None if full else user_message(err, config_name)
+    if message:
+        text = f"error: {message}"
+    else:
+        text = f"{type(err).__name__}: {err}\n" + "".join(traceback.format_exception(err))
+    print(text, file=sys.stderr)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FAILED).write_text(text + "\n", encoding="utf-8")
 
 
 def remove_empty_run_folder() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # The figures each job leaves: train.py's test_metrics.json, evaluate.py's metrics.json.
 METRICS_FILES = ("test_metrics.json", "metrics.json")
+# What a job that failed leaves instead: why (ocr.cli.record_failure).
+FAILED = "failed.txt"
 COLUMNS = ("val/cer", "val/word_accuracy", "test/word_accuracy", "test/char_accuracy", "test/word_accuracy_alnum")
 
 
@@ -57,18 +60,24 @@ class SweepSummary(Callback):
         folders = sorted(p.parent.parent for p in sweep.rglob(".hydra/overrides.yaml"))
         excluded = set(config.hydra.job.config.override_dirname.exclude_keys)
         rows = [row for row in (job_row(folder, excluded) for folder in folders) if row is not None]
-        if not rows:
+        failed = [folder for folder in folders if (folder / FAILED).is_file()]
+        if not rows and not failed:
             return
         header = ["overrides", *COLUMNS]
         table = [[row["overrides"], *(_figure(row[c]) for c in COLUMNS)] for row in rows]
-        atomic_write(
-            sweep / "multirun_summary.csv",
-            lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]),
-            "w",
-        )
+        if rows:
+            atomic_write(
+                sweep / "multirun_summary.csv",
+                lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]),
+                "w",
+            )
         widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *table]]
-        print("\n".join(["", f"sweep: {len(rows)} of {len(folders)} jobs finished ({sweep})", *lines]))
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *table]] if rows else []
+        # A failed job's file starts with its reason in a line (ocr.cli.record_failure).
+        reasons = [f"failed: {f.name}: {(f / FAILED).read_text(encoding='utf-8').splitlines()[0]}" for f in failed]
+        print("\n".join(["", f"sweep: {len(rows)} of {len(folders)} jobs finished ({sweep})", *lines, *reasons]))
+        if failed:
+            sys.exit(1)
 
 
 def _figure(value) -> str:

@@ -4,16 +4,18 @@ empty run folder; HYDRA_FULL_ERROR=1 brings the traceback back."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from .conftest import ROOT
 
 
-def failing(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def failing(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, str(ROOT / script), *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
@@ -54,3 +56,18 @@ def test_a_mistake_is_named_in_a_line_and_leaves_nothing_behind(tmp_path, script
 def test_the_full_traceback_when_asked_for(tmp_path):
     result = failing("predict.py", "inputs=nowhere.png", env={"HYDRA_FULL_ERROR": "1"})
     assert "Traceback" in result.stderr and "FileNotFoundError: inputs=nowhere.png" in result.stderr
+
+
+def test_a_sweep_runs_every_job_names_the_one_that_failed_and_exits_1(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir(), bad.mkdir()  # bad has no gt.txt
+    Image.new("L", (60, 32), 255).save(good / "0.png")
+    (good / "gt.txt").write_text("0.png\tword\n")
+    result = failing("evaluate.py", "-m", "data=folder", "data.root=bad,good", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (sweep,) = (tmp_path / "outputs" / "evaluate" / "multiruns").iterdir()
+    assert (sweep / "data.root=good,data=folder" / "metrics.json").is_file()  # the job after the failure ran
+    reason = "error: data.root=bad: no gt.txt"
+    assert (sweep / "data.root=bad,data=folder" / "failed.txt").read_text().startswith(reason)
+    assert "sweep: 1 of 2 jobs finished" in result.stdout
+    assert f"failed: data.root=bad,data=folder: {reason}" in result.stdout
