@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import glob
+import io
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,9 +45,13 @@ def expand_inputs(inputs: str | list[str]) -> list[Path]:
 
 def predict(cfg) -> list[tuple[str, str, float]]:
     """Read every input image; print ``file<TAB>text<TAB>confidence`` lines, or write them
-    to ``cfg.output`` (complete or not at all: through a temporary file). File names and
-    texts holding a tab, a newline or a quote are quoted (CSV rules). Unreadable files
-    are reported on stderr and skipped."""
+    to ``cfg.output``. File names and texts holding a tab, a newline or a quote are quoted
+    (CSV rules). Unreadable files are reported on stderr and skipped.
+
+    ``cfg.output`` appears only whole: the readings go to ``<output>.partial`` as they are
+    made, a chunk at a time, and it is renamed when every image is read. A killed run
+    keeps them there, and the same command goes on from them: what they hold is not read
+    again."""
     paths = expand_inputs(cfg.inputs)  # a wrong path is said before the model loads
     recognizer = Recognizer.load(
         cfg.ckpt_path,
@@ -54,33 +62,62 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         decode=dict(cfg.decode),
         **view_options(cfg),
     )
+    if not cfg.get("output"):
+        return read_all(recognizer, paths, sys.stdout, cfg)
+    output = Path(cfg.output)
+    partial = output.with_name(output.name + ".partial")
+    done = earlier_readings(partial, {str(path) for path in paths})
+    if done:
+        print(f"{partial}: {len(done)} of {len(paths)} images read before; reading the rest", file=sys.stderr)
+    with open(partial, "a", encoding="utf-8", newline="") as out:
+        rows = read_all(recognizer, [path for path in paths if str(path) not in done], out, cfg)
+    os.replace(partial, output)
+    return [*done.values(), *rows]
+
+
+def read_all(recognizer: Recognizer, paths: list[Path], out, cfg) -> list[tuple[str, str, float]]:
+    """Read ``paths`` a chunk at a time, writing each chunk's lines to ``out`` (to disk,
+    for a file) before the next one is read."""
     rows: list[tuple[str, str, float]] = []
-
-    def read_all(out) -> None:
-        failed = 0
-        with tqdm(
-            total=len(paths), desc="read", unit="img", disable=len(paths) < cfg.progress_from, file=sys.stderr
-        ) as bar:
-            for start in range(0, len(paths), cfg.chunk):
-                chunk = paths[start : start + cfg.chunk]
-                kept, images = [], []
-                for path in chunk:
-                    try:
-                        images.append(recognizer.prepare(path, name=str(path)))
-                        kept.append(path)
-                    except ImageError as err:
-                        failed += 1
-                        print(f"skipped: {err}", file=sys.stderr)
-                readings = recognizer.read_turned(recognizer.read_prepared(images), kept) if images else []
-                read = [(str(path), r.text, r.confidence) for path, r in zip(kept, readings)]
-                out.write(tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in read))
-                rows.extend(read)
-                bar.update(len(chunk))
-        if failed:
-            print(f"{failed} of {len(paths)} files could not be read (see above)", file=sys.stderr)
-
-    if cfg.get("output"):
-        atomic_write(Path(cfg.output), read_all, "w")
-    else:
-        read_all(sys.stdout)
+    failed = 0
+    with tqdm(
+        total=len(paths), desc="read", unit="img", disable=len(paths) < cfg.progress_from, file=sys.stderr
+    ) as bar:
+        for start in range(0, len(paths), cfg.chunk):
+            chunk = paths[start : start + cfg.chunk]
+            kept, images = [], []
+            for path in chunk:
+                try:
+                    images.append(recognizer.prepare(path, name=str(path)))
+                    kept.append(path)
+                except ImageError as err:
+                    failed += 1
+                    print(f"skipped: {err}", file=sys.stderr)
+            readings = recognizer.read_turned(recognizer.read_prepared(images), kept) if images else []
+            read = [(str(path), r.text, r.confidence) for path, r in zip(kept, readings)]
+            out.write(tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in read))
+            out.flush()
+            if out.seekable():  # a file, not a terminal or a pipe
+                os.fsync(out.fileno())
+            rows.extend(read)
+            bar.update(len(chunk))
+    if failed:
+        print(f"{failed} of {len(paths)} files could not be read (see above)", file=sys.stderr)
     return rows
+
+
+def earlier_readings(partial: Path, wanted: set[str]) -> dict[str, tuple[str, str, float]]:
+    """The readings of ``wanted`` files that a killed run left in ``partial``, by file name.
+    Only whole lines count: the file is cut back to them (a kill can cut the last one)."""
+    if not partial.is_file():
+        return {}
+    text = partial.read_text(encoding="utf-8")
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True)
+    with contextlib.suppress(csv.Error):  # a quoted field cut by the kill
+        rows.extend(reader)
+    if rows and not text.endswith("\n"):
+        rows.pop()  # its last line was cut
+    done = {row[0]: (row[0], row[1], float(row[2])) for row in rows if len(row) == 3 and row[0] in wanted}
+    atomic_write(partial, lambda f: f.write(tsv_lines((n, t, f"{c:.4f}") for n, t, c in done.values())), "w")
+    return done

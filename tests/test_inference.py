@@ -552,6 +552,43 @@ def test_predict_writes_its_output_whole_and_quotes_odd_file_names(checkpoint, w
     assert not list(tmp_path.glob(".out.tsv.tmp-*"))
 
 
+def test_a_killed_predict_keeps_what_it_read_and_the_same_command_goes_on(checkpoint, word, tmp_path, monkeypatch):
+    from ocr.config import compose_config
+    from ocr.prediction import predict
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(5):
+        word.save(folder / f"{i}.png")
+    out, partial = tmp_path / "out.tsv", tmp_path / "out.tsv.partial"
+    overrides = [f"ckpt_path={checkpoint}", f"inputs={folder}", f"output={out}", "chunk=2"]
+    cfg = compose_config("predict", overrides, tmp_path)
+    read, chunks = Recognizer.read_prepared, []
+
+    def killed_in_the_second_chunk(self, images):
+        chunks.append(len(images))
+        if len(chunks) == 2:
+            raise KeyboardInterrupt  # nothing after it runs, as after a kill
+        return read(self, images)
+
+    monkeypatch.setattr(Recognizer, "read_prepared", killed_in_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        predict(cfg)
+    assert not out.exists() and [line.split("\t")[0] for line in partial.read_text().splitlines()] == [
+        str(folder / "0.png"),
+        str(folder / "1.png"),
+    ]
+    with open(partial, "a") as f:
+        f.write(f"{folder / '2.png'}\tcut")  # a line the kill cut short
+    chunks.clear()
+    monkeypatch.setattr(Recognizer, "read_prepared", lambda self, batch: chunks.append(len(batch)) or read(self, batch))
+    rows = predict(cfg)
+    assert chunks == [2, 1]  # 2, 3 and 4 read; 0 and 1 not again
+    assert [Path(name).name for name, _, _ in rows] == [f"{i}.png" for i in range(5)]
+    assert [line.split("\t")[0] for line in out.read_text().splitlines()] == [name for name, _, _ in rows]
+    assert not partial.exists()
+
+
 def labelled_folder(root: Path, images: list[np.ndarray], words: list[str]) -> Path:
     """A folder of ``images`` as PNG files and its ``gt.txt`` of ``words``."""
     root.mkdir()
