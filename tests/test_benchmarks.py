@@ -4,6 +4,8 @@ stage was measured and written."""
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,33 @@ def test_char_frequency_groups_characters_by_their_training_count(tmp_path):
     assert "18 training characters, 2 distinct; 2 readings" in out
     table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
     assert table == {"0": ["1", "1", "100.00%"], "1-9": ["2", "1", "50.00%"], "10-29": ["2", "1", "100.00%"]}
+
+
+def test_compare_counts_the_words_only_one_reads_and_tests_the_split(tmp_path):
+    header = ("set", "file", "truth", "prediction", "confidence", "edit_distance")
+    truths = ["Hello", "world", "!!"] + [f"w{i}" for i in range(10)]  # "!!": no letter or digit, left out
+    a = ["HELLO", "word", "?"] + [f"w{i}" for i in range(10)][:2] + ["x"] * 8  # w0, w1 right
+    b = ["hello", "world", "!!"] + ["x"] * 2 + [f"w{i}" for i in range(2, 10)]  # w2 ... w9 right
+    for name, readings in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        rows = [header, *[("s", f"{i}.png", t, r, "0.9", "0") for i, (t, r) in enumerate(zip(truths, readings))]]
+        (tmp_path / name / "predictions.tsv").write_text("".join("\t".join(row) + "\n" for row in rows))
+    out = run_entry_point("benchmarks/compare.py", str(tmp_path / "a"), str(tmp_path / "b")).stdout
+    table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:]}
+    # 12 words: A reads Hello, w0, w1 (3); B reads Hello, world, w2-w9 (10); 2 only A, 9 only B.
+    # p = 2 (C(11,0) + C(11,1) + C(11,2)) / 2**11 = 0.0654
+    assert table["total"] == ["12", "25.00%", "83.33%", "2", "9", "0.0654"]
+    exact = run_entry_point("benchmarks/compare.py", str(tmp_path / "a"), str(tmp_path / "b"), "--exact").stdout
+    # Exact: A reads w0, w1 (HELLO is not Hello); B also "!!", which counts: 2 only A, 10 only B.
+    assert exact.splitlines()[-1].split()[1:] == ["13", "15.38%", "76.92%", "2", "10", "0.0386"]
+    lines = (tmp_path / "b" / "predictions.tsv").read_text().splitlines(keepends=True)
+    (tmp_path / "b" / "predictions.tsv").write_text("".join(lines[:-1]))  # one image fewer
+    other = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/compare.py"), str(tmp_path / "a"), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
+    assert other.returncode != 0 and "read different images (1 in one only, e.g. ('s', '12.png'))" in other.stderr
 
 
 def test_gpu_fonts_packs_the_fonts_a_config_draws_and_names_them_in_place(tmp_path):
