@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 def expand_inputs(inputs: str | list[str]) -> list[Path]:
     """Image paths from a file, a folder (searched recursively), a glob, or a ``.txt``
-    file of paths (one per line, relative to the text file); several of them in a list."""
+    file of paths (one per line, relative to the text file; a line's first tab ends its
+    path, so a ``gt.txt`` of ``path<TAB>label`` lines lists its images); several of them
+    in a list."""
     paths: list[Path] = []
     for item in [inputs] if isinstance(inputs, (str, Path)) else inputs:
         item = str(item)
@@ -31,8 +33,8 @@ def expand_inputs(inputs: str | list[str]) -> list[Path]:
         if path.is_dir():
             paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.suffix.lower() == ".txt" and path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            paths += [path.parent / line.strip() for line in lines if line.strip()]
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            paths += [path.parent / line.split("\t")[0].strip() for line in lines if line.strip()]
         elif path.exists():
             paths.append(path)
         else:

@@ -434,6 +434,10 @@ def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint
     listed = run_entry_point("predict.py", f"ckpt_path={onnx_path}", f"inputs={tmp_path / 'list.txt'}")
     globbed = run_entry_point("predict.py", f"ckpt_path={onnx_path}", f"inputs={images}/*.png")
     assert len(listed.stdout.splitlines()) == 2 and len(globbed.stdout.splitlines()) == 1
+    from ocr.prediction import expand_inputs
+
+    (tmp_path / "gt.txt").write_bytes("\ufeffimages/a.png\tword\r\nimages/nested/b.jpg\tother\r\n".encode())
+    assert expand_inputs(tmp_path / "gt.txt") == [images / "a.png", images / "nested" / "b.jpg"]  # a gt.txt's images
 
 
 def test_evaluate_several_test_sets_gives_a_row_each_and_a_pooled_total(checkpoint, word, tmp_path):
