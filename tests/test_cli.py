@@ -71,3 +71,11 @@ def test_a_sweep_runs_every_job_names_the_one_that_failed_and_exits_1(tmp_path):
     assert (sweep / "data.root=bad,data=folder" / "failed.txt").read_text().startswith(reason)
     assert "sweep: 1 of 2 jobs finished" in result.stdout
     assert f"failed: data.root=bad,data=folder: {reason}" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["train", "evaluate", "predict", "export"])
+def test_help_says_how_to_set_values_and_where_each_is_described(script):
+    result = subprocess.run([sys.executable, str(ROOT / f"{script}.py"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"python {script}.py [group=option ...] [key=value ...]\nconf/{script}.yaml says")
+    assert "== Configuration groups ==" in result.stdout and "decode: default, dictionary" in result.stdout
