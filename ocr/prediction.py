@@ -68,6 +68,7 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         return read_all(recognizer, paths, sys.stdout, cfg)
     output = Path(cfg.output)
     partial = output.with_name(output.name + ".partial")
+    output.parent.mkdir(parents=True, exist_ok=True)
     done = earlier_readings(partial, {str(path) for path in paths})
     if done:
         print(f"{partial}: {len(done)} of {len(paths)} images read before; reading the rest", file=sys.stderr)
@@ -120,6 +121,18 @@ def earlier_readings(partial: Path, wanted: set[str]) -> dict[str, tuple[str, st
         rows.extend(reader)
     if rows and not text.endswith("\n"):
         rows.pop()  # its last line was cut
-    done = {row[0]: (row[0], row[1], float(row[2])) for row in rows if len(row) == 3 and row[0] in wanted}
+    done = {
+        row[0]: (row[0], row[1], float(row[2]))
+        for row in rows
+        if len(row) == 3 and row[0] in wanted and _is_number(row[2])
+    }
     atomic_write(partial, lambda f: f.write(tsv_lines((n, t, f"{c:.4f}") for n, t, c in done.values())), "w")
     return done
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
