@@ -63,8 +63,9 @@ class SweepSummary(Callback):
         failed = [folder for folder in folders if (folder / FAILED).is_file()]
         if not rows and not failed:
             return
-        header = ["overrides", *COLUMNS]
-        table = [[row["overrides"], *(_figure(row[c]) for c in COLUMNS)] for row in rows]
+        columns = [c for c in COLUMNS if any(row[c] != "" for row in rows)]  # evaluate.py has no val/
+        header = ["overrides", *columns]
+        table = [[row["overrides"], *(_figure(row[c]) for c in columns)] for row in rows]
         if rows:
             atomic_write(
                 sweep / "multirun_summary.csv",

@@ -70,6 +70,7 @@ def test_a_sweep_runs_every_job_names_the_one_that_failed_and_exits_1(tmp_path):
     reason = "error: data.root=bad: no gt.txt"
     assert (sweep / "data.root=bad,data=folder" / "failed.txt").read_text().startswith(reason)
     assert "sweep: 1 of 2 jobs finished" in result.stdout
+    assert "test/word_accuracy" in result.stdout and "val/cer" not in result.stdout  # no empty columns
     assert f"failed: data.root=bad,data=folder: {reason}" in result.stdout
 
 
