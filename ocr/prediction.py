@@ -48,7 +48,8 @@ def expand_inputs(inputs: str | list[str]) -> list[Path]:
 def predict(cfg) -> list[tuple[str, str, float]]:
     """Read every input image; print ``file<TAB>text<TAB>confidence`` lines, or write them
     to ``cfg.output``. File names and texts holding a tab, a newline or a quote are quoted
-    (CSV rules). Unreadable files are reported on stderr and skipped.
+    (CSV rules). Unreadable files are reported on stderr and skipped; if none could be
+    read, that is an error (and no output file is written).
 
     ``cfg.output`` appears only whole: the readings go to ``<output>.partial`` as they are
     made, a chunk at a time, and it is renamed when every image is read. A killed run
@@ -65,7 +66,9 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         **view_options(cfg),
     )
     if not cfg.get("output"):
-        return read_all(recognizer, paths, sys.stdout, cfg)
+        rows = read_all(recognizer, paths, sys.stdout, cfg)
+        check_some_read(paths, rows, cfg.inputs)
+        return rows
     output = Path(cfg.output)
     partial = output.with_name(output.name + ".partial")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +77,17 @@ def predict(cfg) -> list[tuple[str, str, float]]:
         print(f"{partial}: {len(done)} of {len(paths)} images read before; reading the rest", file=sys.stderr)
     with open(partial, "a", encoding="utf-8", newline="") as out:
         rows = read_all(recognizer, [path for path in paths if str(path) not in done], out, cfg)
+    rows = [*done.values(), *rows]
+    if not rows:
+        partial.unlink()
+    check_some_read(paths, rows, cfg.inputs)
     os.replace(partial, output)
-    return [*done.values(), *rows]
+    return rows
+
+
+def check_some_read(paths: list[Path], rows: list, inputs) -> None:
+    if paths and not rows:
+        raise ValueError(f"inputs={inputs}: none of the {len(paths)} images could be read (see above)")
 
 
 def read_all(recognizer: Recognizer, paths: list[Path], out, cfg) -> list[tuple[str, str, float]]:

@@ -5,6 +5,8 @@ import json
 import math
 import pickle
 import string
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from ocr.text import CTCCodec
 from ocr.weights import DEFAULT_MODEL, model_path
 from ocr.wordshape import WordShape
 
-from .conftest import run_entry_point, save_untrained
+from .conftest import ROOT, run_entry_point, save_untrained
 
 SHIPPED = ("english", "english_real")
 
@@ -436,6 +438,14 @@ def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint
     assert len(listed.stdout.splitlines()) == 2 and len(globbed.stdout.splitlines()) == 1
     from ocr.prediction import expand_inputs
 
+    nothing = tmp_path / "nothing.tsv"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "predict.py"), f"inputs={images / 'broken.png'}", f"output={nothing}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "none of the 1 images could be read" in result.stderr, result.stderr
+    assert not nothing.exists() and not (tmp_path / "nothing.tsv.partial").exists()
     (tmp_path / "gt.txt").write_bytes("\ufeffimages/a.png\tword\r\nimages/nested/b.jpg\tother\r\n".encode())
     assert expand_inputs(tmp_path / "gt.txt") == [images / "a.png", images / "nested" / "b.jpg"]  # a gt.txt's images
 
