@@ -26,20 +26,24 @@ from ocr.metrics import alnum  # noqa: E402
 from ocr.text import nfc  # noqa: E402
 
 
-def right_by_crop(path: Path, exact: bool) -> dict[tuple[str, str], bool]:
+def scored(path: Path, exact: bool) -> dict[tuple[str, str], tuple[bool, float]]:
     """For each (set, file) of an evaluation, whether its word was read right, as
     ``evaluate.py`` scores it (texts in composed form; under the 36-character protocol, a
-    label without a letter or digit is left out)."""
+    label without a letter or digit is left out), and the reading's confidence."""
     path = path / "predictions.tsv" if path.is_dir() else path
     if not path.is_file():
         raise SystemExit(f"{path}: no predictions.tsv (an evaluate.py run folder, or the file itself)")
     norm = nfc if exact else (lambda text: alnum(nfc(text)))
     with open(path, newline="", encoding="utf-8") as f:
         rows = [
-            (row["set"], row["file"], norm(row["truth"]), norm(row["prediction"]))
+            (row["set"], row["file"], norm(row["truth"]), norm(row["prediction"]), float(row["confidence"]))
             for row in csv.DictReader(f, delimiter="\t")
         ]
-    return {(name, file): truth == reading for name, file, truth, reading in rows if truth}
+    return {(name, file): (truth == reading, confidence) for name, file, truth, reading, confidence in rows if truth}
+
+
+def right_by_crop(path: Path, exact: bool) -> dict[tuple[str, str], bool]:
+    return {key: right for key, (right, _) in scored(path, exact).items()}
 
 
 def sign_test(only_a: int, only_b: int) -> float:
