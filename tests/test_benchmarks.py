@@ -152,6 +152,17 @@ def test_compare_counts_the_words_only_one_reads_and_tests_the_split(tmp_path):
     assert other.returncode != 0 and "read different images (1 in one only, e.g. ('s', '12.png'))" in other.stderr
 
 
+def test_confidence_counts_the_words_above_each_threshold_and_those_read_right(tmp_path):
+    header = ("set", "file", "truth", "prediction", "confidence", "edit_distance")
+    readings = [("cat", "cat", "0.99"), ("dog", "dog", "0.95"), ("owl", "ow1", "0.95"), ("emu", "emo", "0.5")]
+    rows = [header, *[("s", f"{i}.png", t, r, c, "0") for i, (t, r, c) in enumerate(readings)]]
+    (tmp_path / "predictions.tsv").write_text("".join("\t".join(row) + "\n" for row in rows))
+    out = run_entry_point("benchmarks/confidence.py", str(tmp_path), "--thresholds", "0.95", "0.99").stdout
+    assert "4 words, 50.00% read right" in out
+    table = [line.split() for line in out.splitlines()[2:]]
+    assert table == [["0.95", "3", "75.0%", "66.67%", "1", "0.00%"], ["0.99", "1", "25.0%", "100.00%", "3", "33.33%"]]
+
+
 def test_gpu_fonts_packs_the_fonts_a_config_draws_and_names_them_in_place(tmp_path):
     family = tmp_path / "mine" / "roboto"
     family.mkdir(parents=True)
