@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocr.metrics import alnum  # noqa: E402
+from ocr.report import aligned  # noqa: E402
 from ocr.text import nfc  # noqa: E402
 
 
@@ -40,10 +41,6 @@ def scored(path: Path, exact: bool) -> dict[tuple[str, str], tuple[bool, float]]
             for row in csv.DictReader(f, delimiter="\t")
         ]
     return {(name, file): (truth == reading, confidence) for name, file, truth, reading, confidence in rows if truth}
-
-
-def right_by_crop(path: Path, exact: bool) -> dict[tuple[str, str], bool]:
-    return {key: right for key, (right, _) in scored(path, exact).items()}
 
 
 def sign_test(only_a: int, only_b: int) -> float:
@@ -78,18 +75,14 @@ def main() -> None:
         "--exact", action="store_true", help="compare texts as they are, not under the 36-char protocol"
     )
     args = parser.parse_args()
-    rows = compare(right_by_crop(args.a, args.exact), right_by_crop(args.b, args.exact))
+    a, b = ({key: right for key, (right, _) in scored(path, args.exact).items()} for path in (args.a, args.b))
+    rows = compare(a, b)
     table = [("set", "n", "A", "B", "only A", "only B", "p (sign test)")]
     table += [
         (s, str(n), f"{ra / n:.2%}", f"{rb / n:.2%}", str(oa), str(ob), f"{p:.3g}") for s, n, ra, rb, oa, ob, p in rows
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     print(f"A: {args.a}\nB: {args.b}")
-    print(
-        "\n".join(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in table
-        )
-    )
+    print("\n".join(aligned(table)))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compare import scored
+from compare import scored  # (it puts the repository on the path)
+
+from ocr.report import aligned
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 
@@ -46,8 +48,7 @@ def main() -> None:
     for t, n_above, r_above, n_below, r_below in coverage(readings, args.thresholds):
         share = f"{n_above / len(readings):.1%}"
         table.append((f"{t:g}", str(n_above), share, _rate(r_above, n_above), str(n_below), _rate(r_below, n_below)))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    print("\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table))
+    print("\n".join(aligned(table)))
 
 
 def _rate(right: int, count: int) -> str:

@@ -21,10 +21,14 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
         [name] + [fmt.format(values[key]) if key in values else "-" for key, _, fmt in COLUMNS]
         for name, values in results.items()
     ]
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    lines = [
-        "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in [header] + rows
-    ]
+    lines = aligned([header, *rows])
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def aligned(rows: list) -> list[str]:
+    """Rows of cells as lines of columns: the first column left-aligned, the others right."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows
+    ]

@@ -15,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ocr.files import atomic_write
+from ocr.report import aligned
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,17 @@ class SweepSummary(Callback):
         failed = [folder for folder in folders if (folder / FAILED).is_file()]
         if not rows and not failed:
             return
-        columns = [c for c in COLUMNS if any(row[c] != "" for row in rows)]  # evaluate.py has no val/
-        header = ["overrides", *columns]
-        table = [[row["overrides"], *(_figure(row[c]) for c in columns)] for row in rows]
+        lines = []
         if rows:
+            columns = [c for c in COLUMNS if any(row[c] != "" for row in rows)]  # evaluate.py has no val/
+            table = [
+                ["overrides", *columns],
+                *([row["overrides"], *(_figure(row[c]) for c in columns)] for row in rows),
+            ]
             atomic_write(
-                sweep / "multirun_summary.csv",
-                lambda f: csv.writer(f, lineterminator="\n").writerows([header, *table]),
-                "w",
+                sweep / "multirun_summary.csv", lambda f: csv.writer(f, lineterminator="\n").writerows(table), "w"
             )
-        widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *table]] if rows else []
+            lines = aligned(table)
         # A failed job's file starts with its reason in a line (ocr.cli.record_failure).
         reasons = [f"failed: {f.name}: {(f / FAILED).read_text(encoding='utf-8').splitlines()[0]}" for f in failed]
         print("\n".join(["", f"sweep: {len(rows)} of {len(folders)} jobs finished ({sweep})", *lines, *reasons]))
