@@ -69,6 +69,20 @@ def run_entry_point(
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
+def failing(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run ``python script args`` as ``run_entry_point`` does, expecting it to fail."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )
+    assert result.returncode != 0, result.stdout
+    return result
+
+
 def save_untrained(path, seed: int = 0, alphabet: str = ALPHABET, **sizes):
     """A small untrained model saved as train.py saves it (weights and hyperparameters)."""
     torch.manual_seed(seed)

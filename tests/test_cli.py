@@ -1,28 +1,13 @@
 """Mistakes in a command end in a line or two naming the mistake, exit 2, and leave no
 empty run folder; HYDRA_FULL_ERROR=1 brings the traceback back."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from .conftest import ROOT
-
-
-def failing(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / script), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
-    )
-    assert result.returncode != 0, result.stdout
-    return result
+from .conftest import ROOT, failing
 
 
 @pytest.mark.parametrize(

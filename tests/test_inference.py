@@ -5,8 +5,6 @@ import json
 import math
 import pickle
 import string
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from ocr.text import CTCCodec
 from ocr.weights import DEFAULT_MODEL, model_path
 from ocr.wordshape import WordShape
 
-from .conftest import ROOT, run_entry_point, save_untrained
+from .conftest import failing, run_entry_point, save_untrained
 
 SHIPPED = ("english", "english_real")
 
@@ -439,11 +437,7 @@ def test_predict_reads_folders_globs_and_lists_and_skips_broken_files(checkpoint
     from ocr.prediction import expand_inputs
 
     nothing = tmp_path / "nothing.tsv"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "predict.py"), f"inputs={images / 'broken.png'}", f"output={nothing}"],
-        capture_output=True,
-        text=True,
-    )
+    result = failing("predict.py", f"inputs={images / 'broken.png'}", f"output={nothing}")
     assert result.returncode == 2 and "none of the 1 images could be read" in result.stderr, result.stderr
     assert not nothing.exists() and not (tmp_path / "nothing.tsv.partial").exists()
     (tmp_path / "gt.txt").write_bytes("\ufeffimages/a.png\tword\r\nimages/nested/b.jpg\tother\r\n".encode())
