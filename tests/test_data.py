@@ -683,6 +683,33 @@ def test_batch_augmentation_draws_per_image_and_stays_in_range():
     assert smoothed.diff(dim=-1).abs().mean() < 0.7 * images.diff(dim=-1).abs().mean()
 
 
+def test_motion_blur_smears_each_image_along_a_streak_of_its_own_direction():
+    from ocr.models.augment import Augment
+
+    torch.manual_seed(0)
+    images = torch.ones(64, 1, 32, 40)
+    images[:, :, 16, 20] = -1  # a dark dot on white
+    out, _ = Augment(motion=1.0)(images, torch.full((64,), 40))
+    ink = (1 - out[:, 0]) / 2  # the dot's ink, spread
+    assert torch.allclose(ink.sum(dim=(1, 2)), torch.ones(64), atol=1e-4)  # nothing gained or lost
+    assert ink.amax(dim=(1, 2)).max() < 0.5  # every dot smeared
+    directions = set()
+    for spot in ink:
+        rows, cols = (spot > 0.02).nonzero(as_tuple=True)
+        assert rows.numel() >= 3 and (rows - 16).abs().max() <= 3 and (cols - 20).abs().max() <= 3
+        # A streak, not a disc: the ink's spread across its main axis is under a pixel.
+        points = torch.stack((cols - 20, rows - 16), 1).float()
+        weights = spot[rows, cols] / spot[rows, cols].sum()
+        centred = points - (weights[:, None] * points).sum(0)
+        spread, axes = torch.linalg.eigh((weights[:, None, None] * centred[:, :, None] * centred[:, None, :]).sum(0))
+        assert spread[0] < 0.35 < spread[1], spread
+        axis = axes[:, 1]
+        directions.add(round(float(torch.atan2(axis[1], axis[0]).remainder(torch.pi)) / (torch.pi / 4)) % 4)
+    assert directions == {0, 1, 2, 3}  # along rows, columns and both diagonals
+    some, _ = Augment(motion=0.5)(images, torch.full((64,), 40))
+    assert 0 < (some != images).flatten(1).any(1).sum() < 64  # each image draws its own
+
+
 def test_warp_turns_and_slants_each_image_about_its_own_centre_keeping_the_text_inside():
     from ocr.models.augment import Augment
 

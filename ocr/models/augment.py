@@ -25,6 +25,7 @@ class Augment:
     contrast: float = 0.0  # contrast x [0.5, 1.5], brightness +/- 0.3
     noise: float = 0.0  # Gaussian noise, standard deviation up to 0.15 (of the range 2)
     blur: float = 0.0  # Gaussian blur, sigma 1
+    motion: float = 0.0  # motion blur: a streak of 2-6 px in any direction, as a camera moved while taking it
     lowres: float = 0.0  # shrunk to 30-70% (one factor per batch) and enlarged back: low-resolution photos
     stretch: float = 0.0  # width x [0.6, 1.4]: condensed and wide lettering (needs widths and labels)
     warp: float = 0.0  # turned up to 5 degrees, sheared +/- 0.3, height x [0.8, 1.05]: askew, slanted, loose crops
@@ -52,6 +53,8 @@ class Augment:
             x = torch.where(chosen(self.invert), -x, x)
         if self.blur:
             x = torch.where(chosen(self.blur), _blur(x), x)
+        if self.motion:
+            x = torch.where(chosen(self.motion), _motion_blur(x), x)
         if self.stretch and labels is not None:
             factors = _stretch_factors(widths, labels, x.shape[-1] - MARGIN)
             factors = torch.where(torch.rand(b) < self.stretch, factors, torch.ones(b))
@@ -75,6 +78,26 @@ def _blur(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     return F.conv2d(
         F.pad(images, (2, 2, 2, 2), mode="replicate"), kernel.expand(channels, 1, 5, 5).contiguous(), groups=channels
     )
+
+
+def _motion_blur(images: torch.Tensor, size: int = 7) -> torch.Tensor:
+    """Each image averaged along a line segment of its own direction and length (2-6 px):
+    the kernel's weight at each tap falls from 1 on the segment to 0 a pixel away."""
+    b, channels = images.shape[:2]
+    dev, dt = images.device, torch.float32
+    angle = torch.rand(b, device=dev, dtype=dt) * math.pi
+    half = torch.empty(b, device=dev, dtype=dt).uniform_(1.0, 3.0)[:, None, None]
+    offsets = torch.arange(size, device=dev, dtype=dt) - size // 2
+    dy, dx = offsets[None, :, None], offsets[None, None, :]  # (1, size, 1), (1, 1, size)
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    along = (dx * cos + dy * sin).clamp(-half, half)  # each tap's nearest point on the segment
+    distance = torch.hypot(dx - along * cos, dy - along * sin)
+    kernel = (1 - distance).clamp(min=0)
+    kernel = (kernel / kernel.sum(dim=(1, 2), keepdim=True)).to(images.dtype)
+    pad = size // 2
+    padded = F.pad(images.reshape(1, b * channels, *images.shape[2:]), (pad, pad, pad, pad), mode="replicate")
+    weights = kernel.repeat_interleave(channels, dim=0)[:, None]  # (b * channels, 1, size, size)
+    return F.conv2d(padded, weights, groups=b * channels).reshape(images.shape)
 
 
 def _lowres(images: torch.Tensor, factor: float) -> torch.Tensor:
