@@ -110,7 +110,7 @@ def read_all(recognizer: Recognizer, paths: list[Path], out, cfg) -> list[tuple[
                     print(f"skipped: {err}", file=sys.stderr)
             readings = recognizer.read_turned(recognizer.read_prepared(images), kept) if images else []
             read = [(str(path), r.text, r.confidence) for path, r in zip(kept, readings)]
-            out.write(tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in read))
+            out.write(reading_lines(read))
             out.flush()
             if out.seekable():  # a file, not a terminal or a pipe
                 os.fsync(out.fileno())
@@ -133,18 +133,15 @@ def earlier_readings(partial: Path, wanted: set[str]) -> dict[str, tuple[str, st
         rows.extend(reader)
     if rows and not text.endswith("\n"):
         rows.pop()  # its last line was cut
-    done = {
-        row[0]: (row[0], row[1], float(row[2]))
-        for row in rows
-        if len(row) == 3 and row[0] in wanted and _is_number(row[2])
-    }
-    atomic_write(partial, lambda f: f.write(tsv_lines((n, t, f"{c:.4f}") for n, t, c in done.values())), "w")
+    done = {}
+    for row in rows:
+        if len(row) == 3 and row[0] in wanted:
+            with contextlib.suppress(ValueError):  # a confidence garbled by hand
+                done[row[0]] = (row[0], row[1], float(row[2]))
+    atomic_write(partial, lambda f: f.write(reading_lines(done.values())), "w")
     return done
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def reading_lines(readings) -> str:
+    """``file<TAB>text<TAB>confidence`` lines, as predict.py prints and writes them."""
+    return tsv_lines((name, text, f"{confidence:.4f}") for name, text, confidence in readings)
