@@ -28,6 +28,7 @@ from ocr.data.images import (
     pad_batch,
     padded_width,
     read_image,
+    text_angle,
     to_gray,
     to_model_input,
     untilt,
@@ -199,7 +200,12 @@ def view_preset(name: str) -> dict:
 def view_keywords(views) -> dict:
     """A ``views`` config node (conf/views/) as ``Recognizer`` keywords."""
     return dict(
-        tilts=views.tilts, stretches=views.stretches, trims=views.trims, invert=views.invert, views_below=views.below
+        tilts=views.tilts,
+        level=views.level,
+        stretches=views.stretches,
+        trims=views.trims,
+        invert=views.invert,
+        views_below=views.below,
     )
 
 
@@ -219,9 +225,12 @@ class Recognizer:
     ``tilts``: angles (degrees) at which a word may lie turned inside its crop, as in
     crops of signs photographed askew; each image read with a confidence below
     ``views_below`` is also read levelled at each of them, both ways (``untilt``), and
-    the view kept as for ``vertical``. ``stretches``: factors by which such an image is
-    also read wider (above 1: letters narrower than the training renders', as in tight
-    crops of condensed lettering) or narrower (below 1), kept likewise. None or empty: off.
+    the view kept as for ``vertical``. ``level``: such an image is also read levelled at
+    the angle its lines of ink lie at (``text_angle``) and at each of these many degrees
+    more and less (``[0, 4]``: three views; 0 alone, one), kept likewise. ``stretches``:
+    factors by which such an image is also read wider (above 1: letters narrower than the
+    training renders', as in tight crops of condensed lettering) or narrower (below 1),
+    kept likewise. None or empty: off.
     ``trims``: fractions of its height cut off at its top and at its bottom, each a view
     (crops looser than the renders', which are cut close to the ink). ``invert``: also read
     with its grey levels inverted (light letters on dark as dark on light).
@@ -238,6 +247,7 @@ class Recognizer:
         vertical: float | None = 1.0,
         vertical_words: str | Path | list[str] | None = "english",
         tilts: Sequence[float] | None = None,
+        level: Sequence[float] | None = None,
         stretches: Sequence[float] | None = None,
         trims: Sequence[float] | None = None,
         invert: bool = False,
@@ -254,6 +264,9 @@ class Recognizer:
         self.tilts = sorted({a for t in tilts or () for a in (float(t), -float(t)) if a})
         if any(abs(a) >= 45 for a in self.tilts):
             raise ValueError(f"tilts must lie between 0 and 45 degrees (beyond, use vertical), got {list(tilts)}")
+        self.level = sorted({abs(float(d)) for d in level or ()})
+        if any(d >= 45 for d in self.level):
+            raise ValueError(f"level offsets must lie between 0 and 45 degrees, got {list(level)}")
         self.stretches = sorted({float(f) for f in stretches or ()} - {1.0})
         if any(not 0 < f <= 4 for f in self.stretches):
             raise ValueError(f"stretches must be factors of the width in (0, 4], got {list(stretches)}")
@@ -393,9 +406,9 @@ class Recognizer:
 
     @property
     def other_views(self) -> bool:
-        """Whether doubtful images are also read in other views (``tilts``, ``stretches``,
-        ``trims``, ``invert``)."""
-        return bool(self.tilts or self.stretches or self.trims or self.invert)
+        """Whether doubtful images are also read in other views (``tilts``, ``level``,
+        ``stretches``, ``trims``, ``invert``)."""
+        return bool(self.tilts or self.level or self.stretches or self.trims or self.invert)
 
     def is_tall(self, image) -> bool:
         """Whether ``vertical`` asks for ``image`` (a source as ``read`` takes) to be
@@ -408,8 +421,9 @@ class Recognizer:
     def views(self, image, reading: Reading) -> list[np.ndarray]:
         """The prepared views of ``image`` to choose a reading from, upright first: a tall
         image turned a quarter clockwise and anticlockwise; one read with little
-        confidence levelled at each of ``tilts``, widened by each of ``stretches``, cut by
-        each of ``trims`` and inverted (``invert``); else none."""
+        confidence levelled at each of ``tilts`` and around its own angle (``level``),
+        widened by each of ``stretches``, cut by each of ``trims`` and inverted
+        (``invert``); else none."""
         if type(image).__module__.startswith("torch"):
             return []
         if self.is_tall(image):
@@ -417,7 +431,7 @@ class Recognizer:
             turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
         elif self.other_views and reading.confidence < self.views_below:
             gray = to_gray(open_image(image))
-            turned = [gray, *(view for a in self.tilts if (view := untilt(gray, a)) is not None)]
+            turned = [gray, *(view for a in self.angles(gray) if (view := untilt(gray, a)) is not None)]
             turned += [stretch(gray, factor) for factor in self.stretches]
             cuts = dict.fromkeys(round(f * len(gray)) for f in self.trims)  # rows off each side
             turned += [gray[cut : len(gray) - cut] for cut in cuts if cut]
@@ -425,6 +439,20 @@ class Recognizer:
         else:
             return []
         return [to_model_input(view, self.imgH, self.max_width) for view in turned] if len(turned) > 1 else []
+
+    def angles(self, gray: np.ndarray) -> list[float]:
+        """The angles at which ``views`` levels ``gray``: ``tilts``, and ``level``'s
+        around the angle its ink lies at; none within a degree of upright or of another,
+        none beyond 45 degrees."""
+        angles = list(self.tilts)
+        if self.level:
+            ink = text_angle(gray)
+            angles += [ink + sign * d for d in self.level for sign in (1, -1)]
+        kept = []
+        for a in angles:
+            if 1 <= abs(a) < 45 and all(abs(a - b) >= 1 for b in kept):
+                kept.append(a)
+        return kept
 
     def read_turned(self, readings: list[Reading], images: Sequence) -> list[Reading]:
         """``readings`` of ``images`` read upright, with the images that ``views`` turns
