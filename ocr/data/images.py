@@ -142,14 +142,14 @@ def text_angle(gray: np.ndarray, limit: float = 30.0, step: float = 2.0) -> floa
     fewest (the largest sum of squared row totals), as a levelled line of text does. The
     image is first scaled to 48 rows."""
     h, w = gray.shape
-    width = max(1, round(w * 48 / h))
+    width = max(2, round(w * 48 / h))  # np.gradient needs two columns
     small = np.asarray(Image.fromarray(gray).resize((width, 48), Image.BILINEAR), dtype=np.float32)
     dy, dx = np.gradient(small)
     edges = np.hypot(dx, dy).ravel()
     ys, xs = np.mgrid[0:48, 0:width]
     ys, xs = (ys - 24).ravel(), (xs - width // 2).ravel()  # whole numbers: at 0 degrees a row is a row
     reach = int(math.hypot(48, width)) + 1
-    angles = np.arange(-limit, limit + step / 2, step)
+    angles = sorted(np.arange(-limit, limit + step / 2, step), key=abs)  # ties: the nearest level
     piles = []
     for angle in np.radians(angles):  # a row of the levelled image: y cos + x sin constant
         rows = np.rint(ys * math.cos(angle) + xs * math.sin(angle)).astype(np.int64) + reach
