@@ -721,9 +721,10 @@ def test_text_angle_finds_the_angle_a_word_lies_at():
 
 
 def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
-    """Words photographed askew, cropped by an upright box: with ``tilts`` the shipped
-    model reads them nearly as well as upright ones (through ``read`` and ``evaluate.py``);
-    without, much worse; upright words read as well either way."""
+    """Words photographed askew, cropped by an upright box: with ``tilts`` (or ``level``,
+    at angles of their own) the shipped model reads them nearly as well as upright ones
+    (through ``read`` and ``evaluate.py``); without, much worse; upright words read as well
+    either way."""
     from ocr.config import compose_config
     from ocr.evaluation import evaluate
 
@@ -732,6 +733,11 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
 
     def accuracy(readings) -> float:
         return word_accuracy(readings, words)
+
+    def evaluated(images: list[np.ndarray], view: str) -> float:  # evaluate.py with a view
+        root = labelled_folder(tmp_path / view.split("=")[0], images, words)
+        cfg = compose_config("evaluate", ["data=folder", f"data.root={root}", "num_workers=0", view], tmp_path)
+        return evaluate(cfg)[root.name]["word_accuracy"]
 
     plain, tilting = Recognizer.load(), Recognizer.load(tilts=[10, 20])
     on_upright, off_turned = accuracy(plain.read(upright)), accuracy(plain.read(turned))
@@ -749,10 +755,7 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     with pytest.raises(ValueError, match="tilts"):
         Recognizer.load(tilts=[50])
 
-    root = labelled_folder(tmp_path / "askew", turned, words)
-    overrides = ["data=folder", f"data.root={root}", "num_workers=0", "views.tilts=[10,20]"]
-    cfg = compose_config("evaluate", overrides, tmp_path)
-    assert evaluate(cfg)["askew"]["word_accuracy"] == pytest.approx(on_turned, abs=0.05)
+    assert evaluated(turned, "views.tilts=[10,20]") == pytest.approx(on_turned, abs=0.05)
 
     # ``level``: each word levelled around the angle its own ink lies at, whatever it is.
     askew = [turned_in_its_box(image, (14, -23, 23, -14)[i % 4]) for i, image in enumerate(upright)]
@@ -762,10 +765,7 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     assert accuracy(levelling.read(upright)) >= on_upright - 0.05
     with pytest.raises(ValueError, match="level offsets"):
         Recognizer.load(level=[50])
-    root = labelled_folder(tmp_path / "tilted", askew, words)
-    overrides = ["data=folder", f"data.root={root}", "num_workers=0", "views.level=[0,4]"]
-    cfg = compose_config("evaluate", overrides, tmp_path)
-    assert evaluate(cfg)["tilted"]["word_accuracy"] == pytest.approx(on_askew, abs=0.05)
+    assert evaluated(askew, "views.level=[0,4]") == pytest.approx(on_askew, abs=0.05)
 
 
 def test_words_narrower_than_the_renders_are_read_stretched(tmp_path):
