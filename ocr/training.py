@@ -165,7 +165,8 @@ def _train(cfg: DictConfig, output_dir: Path, extra_callbacks, synth_sets) -> tu
     if cfg.data.get("val_fraction", None) == 0:
         without_validation(cfg)
     datamodule = build(cfg.data, **({"sets": synth_sets} if synth_sets is not None else {}))
-    model = build(cfg.model, data=checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True)))
+    data = checkpoint_data_config(OmegaConf.to_container(cfg.data, resolve=True), cfg.paths.root_dir)
+    model = build(cfg.model, data=data)
     if pretrained is not None:
         load_pretrained(model, pretrained["state_dict"], pretrained["hyper_parameters"]["alphabet"])
     if cfg.get("distill") and cfg.distill.get("teacher"):

@@ -17,7 +17,8 @@ from ocr.checkpoint import (
     reader_from_checkpoint,
     slim_checkpoint,
 )
-from ocr.data.datamodule import SynthDataModule, datamodule_from_checkpoint
+from ocr.data.datamodule import SynthDataModule, checkpoint_data_config, datamodule_from_checkpoint
+from ocr.data.trdg_compat import trdg_folder
 from ocr.training import adopt_checkpoint_model, train
 from ocr.weights import DEFAULT_MODEL, WEIGHTS, reading_path
 
@@ -51,10 +52,31 @@ def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):
 def test_the_shipped_checkpoints_still_describe_their_data():
     for path in sorted(WEIGHTS.glob("*.ckpt")):
         config = model_from_checkpoint(path).hparams.data  # earlier ones: a class path, read as a name
+        # What the project fetches is named inside it (data/...), not in the folder it was trained in.
+        assert config["cache_dir"] == "data/cache" and config["style"]["photos"] == ["data/photos/debian"]
+        assert not [font for font in config.get("fonts") or [] if font.startswith("/") and "/data/" in font]
+        # Its photos (`make photos`) replaced by trdg's: the look is built, not rendered.
+        config["style"]["photos"] = [str(trdg_folder("images"))]
         datamodule = datamodule_from_checkpoint(config, {"cache_dir": "unused", "num_workers": 0})
         assert isinstance(datamodule, SynthDataModule) and datamodule.sets.test_count == config["test_count"]
         legacy = load_checkpoint(path).get("data_config")
         assert legacy is None or legacy["_target_"] == "ocr.data.datamodule.SynthDataModule"
+
+
+def test_a_checkpoint_names_the_project_s_own_folders_relative_to_it():
+    # Trained in /home/u/ocr, read from any clone: data/... lies in the project wherever it is.
+    composed = {
+        "_target_": "ocr.data.datamodule.SynthDataModule",
+        "cache_dir": "/home/u/ocr/data/cache",
+        "fonts": ["trdg", "/home/u/ocr/data/fonts_display", "/usr/share/fonts/truetype", "/home/u/ocr2/fonts"],
+        "style": {"photos": ["/home/u/ocr/data/photos/debian", "/srv/photos"], "blur": 0.1},
+    }
+    assert checkpoint_data_config(composed, "/home/u/ocr") == {
+        "name": "synth",
+        "cache_dir": "data/cache",
+        "fonts": ["trdg", "data/fonts_display", "/usr/share/fonts/truetype", "/home/u/ocr2/fonts"],
+        "style": {"photos": ["data/photos/debian", "/srv/photos"], "blur": 0.1},
+    }
 
 
 def test_weights_that_are_not_finite_are_refused_with_their_name(tmp_path):

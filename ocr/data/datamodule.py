@@ -325,13 +325,28 @@ DATA_MODULES = {"synth": SynthDataModule, "folder": FolderDataModule, "mix": Mix
 _CONFIG_TARGETS = {f"{cls.__module__}.{cls.__name__}": name for name, cls in DATA_MODULES.items()}
 
 
-def checkpoint_data_config(config: dict) -> dict | None:
+def checkpoint_data_config(config: dict, root: str | Path | None = None) -> dict | None:
     """A composed data config (``cfg.data``, resolved) as a checkpoint keeps it: the data
-    module's registered name and plain values; None for a data module of the user's own."""
+    module's registered name and plain values, paths inside the project's folder ``root``
+    relative to it (``data/photos/debian``, read from the project's folder on any machine,
+    not the folder it was trained in); None for a data module of the user's own."""
     name = _CONFIG_TARGETS.get(config.get("_target_"))
     if name is None:
         return None
-    return {"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}
+    plain = {"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}
+    return relative_paths(plain, Path(root)) if root is not None else plain
+
+
+def relative_paths(value, root: Path):
+    """``value`` (nested dicts and lists) with each absolute path inside ``root`` written
+    relative to it."""
+    if isinstance(value, dict):
+        return {k: relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(relative_paths(v, root) for v in value)
+    if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(root):
+        return Path(value).relative_to(root).as_posix()
+    return value
 
 
 def upgrade_data_config(config: dict | None) -> dict | None:
