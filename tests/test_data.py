@@ -357,6 +357,44 @@ def test_font_collections_expand_to_their_faithful_fonts(tmp_path, caplog):
         resolve_fonts(["font_nonexistent"], SEED_ALPHABET)
 
 
+def test_a_folder_s_font_checks_are_kept_and_made_again_when_a_font_changes(tmp_path, monkeypatch, caplog):
+    import ocr.data.fonts as fonts
+
+    folder, cache = tmp_path / "fonts", tmp_path / "cache"
+    folder.mkdir()
+    for name in ("Face.ttf", "Other.ttf"):
+        shutil.copy(ROBOTO, folder / name)
+    shutil.copy(trdg_fonts_dir() / "BEBAS___.ttf", folder)
+    checked = []
+
+    def counted(path, alphabet):
+        checked.append(path.name)
+        return font_problems(path, alphabet)
+
+    monkeypatch.setattr(fonts, "font_problems", counted)
+
+    def resolve():
+        checked.clear()
+        fonts._checked.cache_clear()  # a new run: nothing checked in this process yet
+        drawn = resolve_fonts([str(folder)], SEED_ALPHABET, str(cache))
+        capitals = capitals_fonts(SEED_ALPHABET, str(folder), str(cache))
+        return [Path(f).name for f in drawn], [Path(f).name for f in capitals]
+
+    everything = ["BEBAS___.ttf", "Face.ttf", "Other.ttf"]
+    assert resolve() == (["Face.ttf", "Other.ttf"], ["BEBAS___.ttf"]) and sorted(checked) == everything
+    assert len(list((cache / "font_checks").iterdir())) == 1
+    assert resolve() == (["Face.ttf", "Other.ttf"], ["BEBAS___.ttf"]) and checked == []  # read from the cache
+    # A font replaced by another under the same name: its folder is checked again.
+    shutil.copy(trdg_fonts_dir() / "BEBAS___.ttf", folder / "Face.ttf")
+    assert resolve() == (["Other.ttf"], ["BEBAS___.ttf", "Face.ttf"]) and sorted(checked) == everything
+    # An unreadable cache file: checked again, and said.
+    for file in (cache / "font_checks").iterdir():
+        file.write_text("{")
+    with caplog.at_level("WARNING", logger="ocr.data.fonts"):
+        assert resolve() == (["Other.ttf"], ["BEBAS___.ttf", "Face.ttf"]) and sorted(checked) == everything
+    assert "unreadable" in caplog.text
+
+
 def test_python_packages_lend_their_fonts_type_1_included_and_symbol_fonts_left_out(tmp_path):
     from pathlib import Path
 

@@ -102,8 +102,8 @@ class SynthSets:
                     "images' words are a fifth of them, held out of training, so it needs at least 5"
                 )
             train_words, test_words = split_vocabulary(vocabulary, held_out, self.seed)
-            fonts = resolve_fonts(self.fonts, self.alphabet)
-            capitals = resolve_capitals(self.fonts, self.alphabet) if self.capitals else ()
+            fonts = resolve_fonts(self.fonts, self.alphabet, str(self.cache_dir))
+            capitals = resolve_capitals(self.fonts, self.alphabet, str(self.cache_dir)) if self.capitals else ()
             common = dict(fonts=fonts, capitals=capitals, font_draw=self.font_draw, style=self.style)
             common.update(imgH=self.imgH, max_width=self.max_width, atlas_dir=str(self.cache_dir / "atlases"))
             self._jobs = {
