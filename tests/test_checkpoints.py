@@ -49,7 +49,7 @@ def test_a_checkpoint_that_asks_hydra_to_run_code_is_refused(tmp_path):
     assert json.loads(victim.read_text()) == {}
 
 
-def test_the_shipped_checkpoints_still_describe_their_data():
+def test_the_shipped_checkpoints_still_describe_their_data(tmp_path):
     for path in sorted(WEIGHTS.glob("*.ckpt")):
         config = model_from_checkpoint(path).hparams.data  # earlier ones: a class path, read as a name
         # What the project fetches is named inside it (data/...), not in the folder it was trained in.
@@ -57,7 +57,7 @@ def test_the_shipped_checkpoints_still_describe_their_data():
         assert not [font for font in config.get("fonts") or [] if font.startswith("/") and "/data/" in font]
         # Its photos (`make photos`) replaced by trdg's: the look is built, not rendered.
         config["style"]["photos"] = [str(trdg_folder("images"))]
-        datamodule = datamodule_from_checkpoint(config, {"cache_dir": "unused", "num_workers": 0})
+        datamodule = datamodule_from_checkpoint(config, {"cache_dir": str(tmp_path), "num_workers": 0})
         assert isinstance(datamodule, SynthDataModule) and datamodule.sets.test_count == config["test_count"]
         legacy = load_checkpoint(path).get("data_config")
         assert legacy is None or legacy["_target_"] == "ocr.data.datamodule.SynthDataModule"

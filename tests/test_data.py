@@ -287,7 +287,7 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out():
         resolve_fonts(["nope.ttf"], SEED_ALPHABET)
 
 
-def test_capitals_only_fonts_draw_the_texts_without_lower_case_when_asked():
+def test_capitals_only_fonts_draw_the_texts_without_lower_case_when_asked(tmp_path):
     bebas = str(trdg_fonts_dir() / "BEBAS___.ttf")
     # An alphabet without lower case has nothing such a font would draw wrong.
     assert font_problems(bebas, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == []
@@ -307,9 +307,9 @@ def test_capitals_only_fonts_draw_the_texts_without_lower_case_when_asked():
     assert [plain.font("FORE", random.Random(i)) for i in range(5)] == [ROBOTO] * 5
     drawn = RenderJob(("FORE",), (ROBOTO,), Style(renderer="pillow"), seed=1, imgH=32, max_width=400, capitals=(bebas,))
     assert render_word(drawn, 0).shape[0] == 32
-    sets = SynthSets(SEED_ALPHABET, "unused", count=10, test_count=2, capitals=True)
+    sets = SynthSets(SEED_ALPHABET, tmp_path, count=10, test_count=2, capitals=True)
     assert sets.jobs()["train"].capitals == capitals
-    assert SynthSets(SEED_ALPHABET, "unused", count=10, test_count=2).jobs()["train"].capitals == ()
+    assert SynthSets(SEED_ALPHABET, tmp_path, count=10, test_count=2).jobs()["train"].capitals == ()
 
 
 def test_fonts_can_be_drawn_family_by_family():

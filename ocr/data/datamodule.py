@@ -325,7 +325,7 @@ DATA_MODULES = {"synth": SynthDataModule, "folder": FolderDataModule, "mix": Mix
 _CONFIG_TARGETS = {f"{cls.__module__}.{cls.__name__}": name for name, cls in DATA_MODULES.items()}
 
 
-def checkpoint_data_config(config: dict, root: str | Path | None = None) -> dict | None:
+def checkpoint_data_config(config: dict, root: str | Path) -> dict | None:
     """A composed data config (``cfg.data``, resolved) as a checkpoint keeps it: the data
     module's registered name and plain values, paths inside the project's folder ``root``
     relative to it (``data/photos/debian``, read from the project's folder on any machine,
@@ -333,8 +333,7 @@ def checkpoint_data_config(config: dict, root: str | Path | None = None) -> dict
     name = _CONFIG_TARGETS.get(config.get("_target_"))
     if name is None:
         return None
-    plain = {"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}
-    return relative_paths(plain, Path(root)) if root is not None else plain
+    return relative_paths({"name": name, **{k: v for k, v in config.items() if not k.startswith("_")}}, Path(root))
 
 
 def relative_paths(value, root: Path):

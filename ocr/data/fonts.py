@@ -162,14 +162,15 @@ def _checked(alphabet: str, fonts_dir: str | None, cache_dir: str | None = None)
     ``cache_dir``, the checks are kept there (``checks_file``) and read by later runs:
     checking 1,464 fonts takes 25 s of a 2-core CPU."""
     folder = Path(fonts_dir) if fonts_dir else trdg_fonts_dir()
-    paths = {}
+    by_stem = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in FONT_SUFFIXES:
-            paths.setdefault(path.with_suffix(""), path)
-    file = checks_file(cache_dir, folder, list(paths.values()), alphabet) if cache_dir else None
-    problems = _kept_checks(file, list(paths.values())) if file else None
+            by_stem.setdefault(path.with_suffix(""), path)
+    paths = list(by_stem.values())
+    file = checks_file(cache_dir, folder, paths, alphabet) if cache_dir else None
+    problems = _kept_checks(file, paths) if file else None
     if problems is None:
-        problems = {path: font_problems(path, alphabet) for path in paths.values()}
+        problems = {path: font_problems(path, alphabet) for path in paths}
         if file:
             try:
                 write_json(file, {str(path): found for path, found in problems.items()})
