@@ -421,36 +421,35 @@ class Recognizer:
     def views(self, image, reading: Reading) -> list[np.ndarray]:
         """The prepared views of ``image`` to choose a reading from, upright first: a tall
         image turned a quarter clockwise and anticlockwise; one read with little
-        confidence levelled at each of ``tilts`` and around its own angle (``level``),
+        confidence (tall or not) levelled at each of ``tilts`` and around its own angle (``level``),
         widened by each of ``stretches``, cut by each of ``trims`` and inverted
         (``invert``); else none."""
         if type(image).__module__.startswith("torch"):
             return []
-        if self.is_tall(image):
-            gray = to_gray(open_image(image))
-            turned = [np.ascontiguousarray(np.rot90(gray, k)) for k in (0, -1, 1)]
-        elif self.other_views and reading.confidence < self.views_below:
-            gray = to_gray(open_image(image))
-            turned = [gray, *(view for a in self.angles(gray) if (view := untilt(gray, a)) is not None)]
+        tall, doubtful = self.is_tall(image), self.other_views and reading.confidence < self.views_below
+        if not (tall or doubtful):
+            return []
+        gray = to_gray(open_image(image))
+        turned = [gray] + ([np.ascontiguousarray(np.rot90(gray, k)) for k in (-1, 1)] if tall else [])
+        if doubtful:
+            turned += [view for a in self.angles(gray) if (view := untilt(gray, a)) is not None]
             turned += [stretch(gray, factor) for factor in self.stretches]
             cuts = dict.fromkeys(round(f * len(gray)) for f in self.trims)  # rows off each side
             turned += [gray[cut : len(gray) - cut] for cut in cuts if cut]
             turned += [255 - gray] if self.invert else []
-        else:
-            return []
         return [to_model_input(view, self.imgH, self.max_width) for view in turned] if len(turned) > 1 else []
 
     def angles(self, gray: np.ndarray) -> list[float]:
         """The angles at which ``views`` levels ``gray``: ``tilts``, and ``level``'s
-        around the angle its ink lies at; none within a degree of upright or of another,
-        none beyond 45 degrees."""
+        around the angle its ink lies at (steep words too, up to 88 degrees); none within a
+        degree of upright or of another, none from 90 degrees (quarter turns: ``vertical``)."""
         angles = list(self.tilts)
         if self.level:
             ink = text_angle(gray)
             angles += [ink + sign * d for d in self.level for sign in (1, -1)]
         kept = []
         for a in angles:
-            if 1 <= abs(a) < 45 and all(abs(a - b) >= 1 for b in kept):
+            if 1 <= abs(a) < 90 and all(abs(a - b) >= 1 for b in kept):
                 kept.append(a)
         return kept
 

@@ -114,12 +114,17 @@ def to_model_input(gray: np.ndarray, imgH: int, max_width: int) -> np.ndarray:
 
 def untilt(gray: np.ndarray, degrees: float, margin: float = 0.1) -> np.ndarray | None:
     """The word of ``gray`` levelled, taken as turned by ``degrees`` (anticlockwise: rising
-    to the right) inside its upright bounding box, as crops of signs photographed askew
-    are: the crop is turned back around its centre and cut to the word's own box, whose length L and
-    height T follow from the crop's w = L cos + T sin and h = L sin + T cos, with
-    ``margin`` x T on each side. None where no word so turned fits the crop."""
+    to the right; up to 90) inside its upright bounding box, as crops of signs photographed
+    askew are: the crop is turned back around its centre and cut to the word's own box, whose
+    length L and height T follow from the crop's w = L cos + T sin and h = L sin + T cos,
+    with ``margin`` x T on each side. A word steeper than 45 degrees is first turned a
+    quarter the other way: it then lies at less than 45 in a crop wider than tall. None
+    where no word so turned fits the crop."""
     import cv2  # here: reading without tilts (predict.py's start) does without OpenCV
 
+    if abs(degrees) > 45:
+        sign = 1 if degrees > 0 else -1
+        return untilt(np.ascontiguousarray(np.rot90(gray, -sign)), degrees - sign * 90, margin)
     h, w = gray.shape
     c, s = math.cos(math.radians(abs(degrees))), math.sin(math.radians(abs(degrees)))
     det = c * c - s * s
@@ -135,13 +140,15 @@ def untilt(gray: np.ndarray, degrees: float, margin: float = 0.1) -> np.ndarray 
     return np.ascontiguousarray(level[top : h - top, left : w - left])
 
 
-def text_angle(gray: np.ndarray, limit: float = 30.0, step: float = 2.0) -> float:
+def text_angle(gray: np.ndarray, limit: float | None = None, step: float = 2.0) -> float:
     """The angle (degrees, anticlockwise: rising to the right, as ``untilt`` takes it) at
     which the lines of ink of ``gray`` lie, from -``limit`` to ``limit`` in steps of
     ``step``: the one across which the image's edges, projected onto rows, pile into the
     fewest (the largest sum of squared row totals), as a levelled line of text does. The
-    image is first scaled to 48 rows."""
+    image is first scaled to 48 rows. ``limit`` None: 30 degrees in an image at least as
+    wide as tall, 88 in a taller one (only there can a word lie steeper than 45 degrees)."""
     h, w = gray.shape
+    limit = limit if limit is not None else (30.0 if w >= h else 88.0)
     width = max(2, round(w * 48 / h))  # np.gradient needs two columns
     small = np.asarray(Image.fromarray(gray).resize((width, 48), Image.BILINEAR), dtype=np.float32)
     dy, dx = np.gradient(small)
