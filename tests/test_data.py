@@ -395,6 +395,27 @@ def test_a_folder_s_font_checks_are_kept_and_made_again_when_a_font_changes(tmp_
     assert "unreadable" in caplog.text
 
 
+def test_many_fonts_are_checked_across_the_cores_as_one_by_one(tmp_path, monkeypatch):
+    """A folder of many fonts is checked by a pool of processes (a core each), with the
+    same findings in the same order as one by one, a broken file among them included."""
+    import multiprocessing
+
+    import ocr.data.fonts as fonts
+
+    paths = sorted(trdg_fonts_dir().glob("*.ttf"))[:12]
+    broken = tmp_path / "Broken.ttf"
+    broken.write_bytes(b"not a font")
+    paths.insert(5, broken)
+    alone = {path: font_problems(path, SEED_ALPHABET) for path in paths}
+    pools, get_context = [], multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: pools.append(method) or get_context(method))
+    monkeypatch.setattr(fonts.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(fonts, "FONTS_PER_WORKER", 4)
+    found = fonts.check_fonts(paths, SEED_ALPHABET)
+    assert pools == ["fork"] and list(found) == paths and found == alone
+    assert found[broken][0].startswith("cannot be loaded")
+
+
 def test_python_packages_lend_their_fonts_type_1_included_and_symbol_fonts_left_out(tmp_path):
     from pathlib import Path
 
