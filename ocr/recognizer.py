@@ -216,11 +216,12 @@ class Recognizer:
     and returns one ``Reading`` per image, in order.
 
     ``vertical``: an image at least this many times taller than wide may hold a word
-    written top to bottom (or bottom to top): it is also read turned a quarter each way,
-    and of the three readings the one kept is the one whose letters are the most
-    confident and the most like words of ``vertical_words`` (a word list as
-    ``decode.lexicon`` names it; see ``turn_scores``); the upright one on a tie, so that
-    a tall "I" stays an "I". None: images are read as they are.
+    written top to bottom (or bottom to top): it is also read turned a quarter each way
+    (and, read with little confidence, in the other views below too), and of the readings
+    the one kept is the one whose letters are the most confident and the most like words
+    of ``vertical_words`` (a word list as ``decode.lexicon`` names it; see
+    ``turn_scores``); the upright one on a tie, so that a tall "I" stays an "I". None:
+    images are read as they are.
 
     ``tilts``: angles (degrees) at which a word may lie turned inside its crop, as in
     crops of signs photographed askew; each image read with a confidence below
