@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -27,6 +28,12 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "wb") 
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def cache_key(parts: list) -> str:
+    """A name for what ``parts`` (plain JSON values) describe, 16 hex digits: the same parts
+    (dicts in any order), the same name."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def write_json(path: str | Path, payload: dict) -> None:

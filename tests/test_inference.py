@@ -774,9 +774,9 @@ def test_words_turned_inside_their_crops_are_read_levelled(tmp_path):
     steep = [turned_in_its_box(image, 60 if i % 2 else -60) for i, image in enumerate(upright)]
     on_steep = accuracy(levelling.read(steep))  # measured: 95% against 0% read as they are
     assert accuracy(plain.read(steep)) < 0.2 and on_steep >= on_upright - 0.1
-    sure = Recognizer.load(level=[0, 4], views_below=0.5)
-    tall = next(image for image in steep if sure.is_tall(image))
-    assert len(sure.views(tall, Reading("", 0.9))) == 3 < len(sure.views(tall, Reading("", 0.1)))
+    gated = Recognizer.load(level=[0, 4], views_below=0.5)
+    tall = next(image for image in steep if gated.is_tall(image))
+    assert len(gated.views(tall, Reading("", 0.9))) == 3 < len(gated.views(tall, Reading("", 0.1)))
     with pytest.raises(ValueError, match="level offsets"):
         Recognizer.load(level=[50])
     assert evaluated(askew, "views.level=[0,4]") == pytest.approx(on_askew, abs=0.05)

@@ -13,7 +13,6 @@ text's coverage, so the background is never stretched and no edge has to be fill
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -27,6 +26,8 @@ import numpy as np
 import PIL
 import uharfbuzz as hb
 from PIL import Image, ImageDraw, ImageFont, features
+
+from ocr.files import cache_key
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,7 @@ def atlas_file(folder: str, path: str, size: int, alphabet: str) -> Path:
     and time, the versions of Pillow and FreeType that rasterise it)."""
     stat = os.stat(path)
     versions = [ATLAS_FORMAT, PIL.__version__, features.version("freetype2")]
-    recipe = json.dumps([path, stat.st_size, stat.st_mtime_ns, size, alphabet, versions])
-    digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    digest = cache_key([path, stat.st_size, stat.st_mtime_ns, size, alphabet, versions])
     return Path(folder) / f"{Path(path).stem}-{size}-{digest}.json"
 
 

@@ -13,7 +13,6 @@ shapes separates them from script fonts, so they are known by name (``SYMBOL_FON
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import logging
@@ -27,7 +26,7 @@ import PIL
 from PIL import Image, ImageFont, features
 
 from ocr.data.trdg_compat import trdg_folder
-from ocr.files import write_json
+from ocr.files import cache_key, write_json
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +149,7 @@ def checks_file(cache_dir: str, folder: Path, paths: list[Path], alphabet: str) 
     files = [(str(path), stat.st_size, stat.st_mtime_ns) for path, stat in zip(paths, stats)]
     versions = [CHECK_VERSION, _CAPS_CORRELATION, sorted(SYMBOL_FONTS), sorted(FALLBACK_FONTS)]
     versions += [PIL.__version__, features.version("freetype2"), fontTools.version]
-    digest = hashlib.sha256(json.dumps([files, alphabet, versions]).encode()).hexdigest()[:16]
-    return Path(cache_dir) / "font_checks" / f"{folder.name}-{digest}.json"
+    return Path(cache_dir) / "font_checks" / f"{folder.name}-{cache_key([files, alphabet, versions])}.json"
 
 
 def _kept_checks(file: Path, paths: list[Path]) -> dict[Path, list[str]] | None:

@@ -28,6 +28,7 @@ from ocr.data.fonts import font_families
 from ocr.data.images import pad_to_width, to_model_input
 from ocr.data.trdg_compat import fake_text_generator, trdg_folder
 from ocr.data.words import Texts
+from ocr.files import cache_key
 from ocr.geometry import label_width
 
 log = logging.getLogger(__name__)
@@ -180,9 +181,6 @@ class RenderJob:
         return rng.choice(choice) if self.font_draw == "family" else choice
 
     def key(self) -> str:
-        import hashlib
-        import json
-
         fonts = [(Path(f).name, os.path.getsize(f)) for f in self.fonts]
         words = self.words.recipe() if isinstance(self.words, Texts) else list(self.words)
         style = {k: v for k, v in asdict(self.style).items() if k not in LATER_LOOKS or v != getattr(Style, k)}
@@ -193,8 +191,7 @@ class RenderJob:
             parts.append(self.font_draw)
         if self.style.renderer != "trdg":
             parts.append(LOOK_VERSION)
-        blob = json.dumps(parts, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cache_key(parts)
 
 
 def render_word(job: RenderJob, i: int, attempts: int = 10) -> np.ndarray | None:
