@@ -649,6 +649,42 @@ def test_tight_crops_make_the_text_fill_the_height():
     assert job(["a"], tight=1.0).key() != job(["a"], tight=1.0, tight_margin=0.3).key()
 
 
+def test_clipped_crops_cut_into_the_end_letters_of_long_ink_only():
+    import random
+
+    from ocr.data.layers import CLIP_DEPTH, ink_crop
+
+    alpha = np.zeros((40, 140), np.float32)
+    alpha[10:30, 20:120] = 1.0  # ink 20 rows high, 100 columns wide
+    pixels = np.arange(alpha.size, dtype=np.float32).reshape(alpha.shape)
+    rng = random.Random(0)
+    state = rng.getstate()
+    loose = ink_crop(pixels, alpha, rng, margin=0.3)
+    assert int(loose[0, 0]) % 140 <= 20 and int(loose[0, -1]) % 140 >= 119  # the ink whole, a margin or none
+    rng.setstate(state)
+    assert np.array_equal(ink_crop(pixels, alpha, rng, margin=0.3, clip=0.0), loose)  # off: the same draws
+    ends = []
+    for seed in range(20):
+        cut = ink_crop(pixels, alpha, random.Random(seed), margin=0.3, clip=1.0)
+        ends.append((int(cut[0, 0]) % 140, int(cut[0, -1]) % 140))
+    # Both sides inside the ink, by up to CLIP_DEPTH x its height (5 columns), and by more than 2 in most.
+    assert all(20 <= first <= 20 + CLIP_DEPTH * 20 and 119 - CLIP_DEPTH * 20 <= last <= 119 for first, last in ends)
+    assert sum(first > 22 for first, _ in ends) >= 5 and sum(last < 117 for _, last in ends) >= 5
+    short = np.zeros((40, 60), np.float32)
+    short[10:30, 20:50] = 1.0  # 30 columns: under twice its height, a letter or two
+    assert all(ink_crop(pixels[:, :60], short, random.Random(s), clip=1.0).shape[1] >= 30 for s in range(20))
+    words = ("Brewery", "COTTON", "station", "Market") * 4  # through the renderer: narrower images
+    widths = [
+        sum(render_word(job(words, seed=2, renderer="layered", tight=1.0, clip=clip), i).shape[1] for i in range(16))
+        for clip in (0.0, 1.0)
+    ]
+    assert widths[1] < widths[0] - 16 * 3
+    with pytest.raises(ValueError, match="clip"):
+        Style(clip=1.5)
+    assert job(["a"], tight=1.0).key() == job(["a"], tight=1.0, clip=0.0).key()  # stores cached before it stay
+    assert job(["a"], tight=1.0).key() != job(["a"], tight=1.0, clip=0.1).key()
+
+
 def test_tiny_texts_survive_tight_crops_and_random_cuts():
     """A dash or a single narrow letter cropped to its ink is a few pixels high or wide;
     the random cut of the edges must leave an image."""

@@ -20,6 +20,9 @@ from PIL import Image
 PHOTO_SIDE = 256
 PHOTOS_KEPT = 4096
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# How far a clipped crop to the ink (``clip``) cuts into it, at most: x the text's height,
+# about a third of a capital.
+CLIP_DEPTH = 0.25
 
 
 def quasicrystal(height: int, width: int, rng: random.Random) -> np.ndarray:
@@ -129,7 +132,7 @@ def compose(alpha: np.ndarray, style, images: tuple[Path, ...], rng: random.Rand
         pixels = pixels + light_ramp(h, w, rng)
     if style.tight and rng.random() < style.tight:
         coverage = np.maximum.reduce([a for a in (alpha, shadow, outline) if a is not None])
-        pixels = ink_crop(pixels, coverage * word, rng, style.tight_margin)
+        pixels = ink_crop(pixels, coverage * word, rng, style.tight_margin, style.clip)
     return degrade(np.clip(pixels, 0, 1), style, rng, perspective=not tilted)
 
 
@@ -335,15 +338,22 @@ def _blurred(pixels: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(pixels, (0, 0), sigma) if sigma >= 0.1 else pixels
 
 
-def ink_crop(pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12) -> np.ndarray:
+def ink_crop(
+    pixels: np.ndarray, alpha: np.ndarray, rng: random.Random, margin: float = 0.12, clip: float = 0.0
+) -> np.ndarray:
     """The box around the ink with a margin of up to ``margin`` x its height on each side:
-    text fills the height of a word cropped from a photo, not half of it. Ink lower than a
-    third of the line (a dash, dots) is left uncropped: it would fill the image."""
+    text fills the height of a word cropped from a photo, not half of it. With probability
+    ``clip`` the left or the right side cuts into the ink instead, by up to ``CLIP_DEPTH`` x
+    its height: a letter at a word's end cut by its box, as real crops have them (the label
+    keeps the letter); ink under twice as wide as tall is not cut. Ink lower than a third of
+    the line (a dash, dots) is left uncropped: it would fill the image."""
     rows, cols = np.flatnonzero(alpha.max(axis=1) > 0.3), np.flatnonzero(alpha.max(axis=0) > 0.3)
     height = rows[-1] - rows[0] + 1 if rows.size else 0
     if height < alpha.shape[0] / 3:
         return pixels
     top, bottom, left, right = (round(rng.uniform(0, margin) * height) for _ in range(4))
+    if clip and cols[-1] - cols[0] + 1 >= 2 * height:
+        left, right = (-round(rng.uniform(0, CLIP_DEPTH) * height) if rng.random() < clip else m for m in (left, right))
     return pixels[max(0, rows[0] - top) : rows[-1] + 1 + bottom, max(0, cols[0] - left) : cols[-1] + 1 + right]
 
 

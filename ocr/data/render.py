@@ -43,12 +43,12 @@ LOOK_VERSION = 5
 
 
 # The style's fields that are probabilities (of turn and spacing, the first value).
-PROBABILITIES = "invert jpeg crop tight bold outline shadow neighbours lines turn spacing lighting colour".split()
+PROBABILITIES = "invert jpeg crop tight clip bold outline shadow neighbours lines turn spacing lighting colour".split()
 # Looks that not every composing renderer draws, and those that do.
 DRAWN_BY = {"turn": ("pillow",), "spacing": ("pillow",), "colour": ("layered", "pillow")}
 # Looks added after sets were first cached: left out of a set's key while at their
 # defaults, so that the keys of sets rendered before them stay.
-LATER_LOOKS = ("colour", "tight_margin")
+LATER_LOOKS = ("colour", "tight_margin", "clip")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class Style:
     crop: float = 0.0  # probability of cutting into or widening the margins
     tight: float = 0.0  # probability of cropping to the ink, as word crops of photos are
     tight_margin: float = 0.12  # the crop to the ink leaves up to this x the text's height on each side
+    clip: float = 0.0  # probability, per side (left, right), that the crop to the ink cuts into the end letter
     width_scale: tuple[float, float] = (1.0, 1.0)  # letters condensed or widened by a factor drawn from this
     bold: float = 0.0  # probability of thickening the strokes
     outline: float = 0.0  # probability of an outline around the letters, in a grey of its own
